@@ -1,0 +1,81 @@
+"""vidinpaint-eval: score a trained checkpoint, or a method that needs none, on a dataset split.
+
+    vidinpaint-eval ckpt=outputs/train/runs/<time>/checkpoints/last.ckpt data=vw300 split=test
+    vidinpaint-eval model=dip_vid_flow data=frames data.root=DAVIS schedule=fast
+
+Writes metrics.json (``<split>/l1_hole``, ``psnr``, ``ssim``, ``ewarp``) and samples/*.mp4.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from rich.progress import track
+
+from vidinpaint import evaluation, runs
+from vidinpaint.models.external import CompletionSystem
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_by_inpainting(system: Any, loader: Any, split: str) -> dict[str, float]:
+    """Mean scores of ``system.inpaint`` over every clip of ``loader`` (internal methods)."""
+    totals: dict[str, float] = {}
+    count = 0
+    for batch in track(loader, f"evaluating on {split}"):
+        for video, mask in zip(batch["video"], batch["mask"], strict=True):
+            pred = system.inpaint(video, mask, progress=False)
+            scores = evaluation.score_clips(pred[None], video[None], mask[None], flow_method="dis")
+            for key, value in scores.items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+            count += 1
+    return {f"{split}/{k}": v / count for k, v in totals.items()}
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.split not in ("val", "test"):
+        raise ValueError(f"split must be val or test, got {cfg.split!r}")
+    datamodule = hydra.utils.instantiate(cfg.data)
+    callbacks, loggers = runs.callbacks_and_loggers(cfg)
+    if cfg.ckpt:
+        if not Path(cfg.ckpt).is_file():
+            raise FileNotFoundError(f"checkpoint not found: {cfg.ckpt}")
+        system = CompletionSystem.load_from_checkpoint(cfg.ckpt, map_location="cpu")
+        trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        run = trainer.validate if cfg.split == "val" else trainer.test
+        metrics = runs.scalar_metrics(run(system, datamodule=datamodule)[0])
+        method, step = system.hparams.method, system.global_step
+    elif cfg.get("model"):
+        system = hydra.utils.instantiate(cfg.model)
+        datamodule.setup("validate" if cfg.split == "val" else "test")
+        loader = datamodule.val_dataloader() if cfg.split == "val" else datamodule.test_dataloader()
+        metrics = evaluate_by_inpainting(system, loader, cfg.split)
+        method, step = cfg.model.method, 0
+    else:
+        raise ValueError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
+    runs.write_metrics(output_dir, metrics, method=method, dataset=cfg.data.name,
+                       global_step=step, split=cfg.split, ckpt=str(cfg.ckpt))
+    runs.print_metrics(metrics, f"{method} on {cfg.data.name}/{cfg.split}")
+    if cfg.num_samples and cfg.ckpt:
+        loader = datamodule.val_dataloader() if cfg.split == "val" else datamodule.test_dataloader()
+        with torch.no_grad():
+            runs.write_samples(system, [b for b, _ in zip(loader, range(cfg.num_samples))],
+                               output_dir, loggers)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

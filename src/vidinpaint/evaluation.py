@@ -1,0 +1,45 @@
+"""Scores of completed clips, the same for every method, in training and in vidinpaint-eval."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from vidinpaint import flow, metrics
+
+
+def composite(pred: Tensor, video: Tensor, mask: Tensor) -> Tensor:
+    """Known pixels of ``video`` with ``pred`` in the holes (1 = hole), clamped to [0,1]."""
+    return pred.clamp(0, 1) * mask + video * (1 - mask)
+
+
+@torch.no_grad()
+def score_clips(
+    pred: Tensor,
+    video: Tensor,
+    mask: Tensor,
+    flow_method: str | None = None,
+    raft_weights: str | None = None,
+) -> dict[str, Tensor]:
+    """AAAI'19 / ICCV'19 metrics of completed clips.
+
+    Args: pred, video ``B,T,3,H,W`` in [0,1]; mask ``B,T,1,H,W`` (1 = hole).
+    Returns: ``l1_hole`` ([0,255], on the raw prediction as in Table 2), ``psnr`` and ``ssim`` on
+    the composited frames, and ``ewarp`` (flow of the target video) when ``flow_method`` is set.
+    """
+    pred, video, mask = pred.float(), video.float(), mask.float()
+    done = composite(pred, video, mask)
+    scores = {
+        "l1_hole": metrics.l1_hole(pred.clamp(0, 1), video, mask),
+        "psnr": metrics.psnr(done, video),
+        "ssim": metrics.ssim(done, video),
+    }
+    if flow_method and video.shape[1] > 1:
+        errors = []
+        for clip_done, clip_target in zip(done.cpu(), video.cpu(), strict=True):
+            fw = flow.estimate_flow(clip_target[:-1], clip_target[1:], flow_method, raft_weights)
+            bw = flow.estimate_flow(clip_target[1:], clip_target[:-1], flow_method, raft_weights)
+            valid = flow.forward_backward_valid(fw, bw)
+            errors.append(metrics.ewarp(clip_done, fw, valid))
+        scores["ewarp"] = torch.tensor(sum(errors) / len(errors))
+    return scores

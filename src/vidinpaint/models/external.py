@@ -1,0 +1,281 @@
+"""External learning (Wang et al., AAAI'19): 3DCN pre-training, CombCN joint training, 2DCN.
+
+One system serves the three methods of Table 2 (``method``):
+
+- ``cn3d``: the 3DCN alone on the F x H/r x W/r clip, eq. (1);
+- ``combcn``: CombCN guided by the 3DCN, trained jointly, eq. (3) = eq. (1) + alpha eq. (2);
+  the 3DCN comes from a pre-training checkpoint (``cn3d_ckpt``), fine-tuned by default,
+  frozen with ``freeze_cn3d`` (ablation T-1), from scratch without a checkpoint (T-2);
+- ``cn2d``: the 2DCN baseline (CombCN without guidance), eq. (2).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vidinpaint import evaluation
+from vidinpaint.inference import sliding_window
+from vidinpaint.losses import framewise_masked_l1, masked_l1
+from vidinpaint.nets.cn3d import CN3D
+from vidinpaint.nets.combcn import CombCN
+
+log = logging.getLogger(__name__)
+
+METHODS = ("cn3d", "combcn", "cn2d")
+
+
+class CompletionSystem(L.LightningModule):
+    """Trains and applies 3DCN, CombCN or 2DCN on batches of ``B,T,3,H,W`` clips.
+
+    Args:
+        method: ``cn3d``, ``combcn`` or ``cn2d``.
+        ratio: 3DCN down-sampling rate r (2 in the paper, 4 for ablation V-1).
+        temporal_stride: 3DCN strides in time too (ablation V-2).
+        lr: Adam learning rate.
+        weight_decay: L2 weight decay (the paper's "regression weight").
+        alpha: weight of L_CombCN in eq. (3).
+        cn3d_ckpt: pre-trained 3DCN (a ``method=cn3d`` checkpoint) for ``combcn``.
+        freeze_cn3d: keep the 3DCN fixed while CombCN trains (ablation T-1).
+        flow_method, raft_weights: optical flow behind the ``ewarp`` metric.
+        channels_last, compile: speed switches applied in ``configure_model``.
+        mean_pixel: RGB fill value of holes; replaced by the training set's at fit start.
+    """
+
+    def __init__(
+        self,
+        method: str = "combcn",
+        ratio: int = 2,
+        temporal_stride: bool = False,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        alpha: float = 1.0,
+        cn3d_ckpt: str | None = None,
+        freeze_cn3d: bool = False,
+        flow_method: str = "dis",
+        raft_weights: str | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+        mean_pixel: tuple[float, float, float] = (0.5, 0.5, 0.5),
+    ) -> None:
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if ratio not in (2, 4):
+            raise ValueError(f"ratio (3DCN down-sampling r) must be 2 or 4, got {ratio}")
+        if freeze_cn3d and method != "combcn":
+            raise ValueError("freeze_cn3d only applies to method=combcn")
+        self.save_hyperparameters()
+        self.method = method
+        self.ratio = ratio
+        self.cn3d = CN3D(temporal_stride=temporal_stride) if method != "cn2d" else None
+        self.combcn = (
+            CombCN(guided=method == "combcn", guide_scale=ratio) if method != "cn3d" else None
+        )
+        self.register_buffer("mean_pixel", torch.tensor(mean_pixel, dtype=torch.float32))
+
+    # ---------------------------------------------------------------- set-up
+    def setup(self, stage: str) -> None:
+        """Takes the training set's mean pixel and loads the pre-trained 3DCN (a resumed
+        checkpoint is restored after this and overrides both)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if stage == "fit" and datamodule is not None and hasattr(datamodule, "mean_pixel"):
+            self.mean_pixel.copy_(torch.tensor(datamodule.mean_pixel, dtype=torch.float32))
+        if stage == "fit" and self.method == "combcn":
+            if self.hparams.cn3d_ckpt:
+                self.load_cn3d(self.hparams.cn3d_ckpt)
+            else:
+                log.info("combcn: no model.cn3d_ckpt given, 3DCN trains from scratch (T-2)")
+        if self.hparams.freeze_cn3d:
+            self.cn3d.requires_grad_(False)
+
+    def load_cn3d(self, path: str | Path) -> None:
+        """Loads the 3DCN weights of a ``method=cn3d`` (or ``combcn``) checkpoint."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"3DCN checkpoint not found: {path} (pre-train with model=cn3d, or drop "
+                "model.cn3d_ckpt to train the 3DCN from scratch)"
+            )
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        hp = ckpt.get("hyper_parameters", {})
+        for key in ("ratio", "temporal_stride"):
+            if key in hp and hp[key] != self.hparams[key]:
+                raise ValueError(
+                    f"{path}: 3DCN was trained with {key}={hp[key]}, this run uses "
+                    f"model.{key}={self.hparams[key]}"
+                )
+        weights = {k[5:]: v for k, v in ckpt["state_dict"].items() if k.startswith("cn3d.")}
+        if not weights:
+            raise ValueError(f"{path} holds no 3DCN weights (method={hp.get('method')})")
+        self.cn3d.load_state_dict(weights)
+        log.info("loaded pre-trained 3DCN from %s (step %s)", path, ckpt.get("global_step"))
+
+    def configure_model(self) -> None:
+        if self.hparams.channels_last:
+            if self.combcn is not None:
+                self.combcn.to(memory_format=torch.channels_last)
+            if self.cn3d is not None:
+                self.cn3d.to(memory_format=torch.channels_last_3d)
+        if self.hparams.compile:
+            if self.combcn is not None:
+                self.combcn.compile()
+            if self.cn3d is not None:
+                self.cn3d.compile()
+
+    def train(self, mode: bool = True) -> CompletionSystem:
+        """Keeps a frozen 3DCN in eval mode (its BatchNorm statistics stay fixed too)."""
+        super().train(mode)
+        if self.hparams.freeze_cn3d:
+            self.cn3d.eval()
+        return self
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.Adam(
+            params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+    # ---------------------------------------------------------------- forward
+    def fill(self, video: Tensor, mask: Tensor) -> Tensor:
+        """Network input: ``video`` with hole pixels replaced by the mean pixel. B,T,3,H,W."""
+        return video * (1 - mask) + self.mean_pixel.view(1, 1, 3, 1, 1) * mask
+
+    def downsample(self, masked: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The 3DCN's view: area-averaged frames, a pixel is a hole if any source pixel is.
+
+        Args: masked ``B,T,3,H,W`` (holes filled), mask ``B,T,1,H,W``.
+        Returns: masked and mask at ``H/r, W/r``.
+        """
+        b, t, _, h, w = masked.shape
+        r = self.ratio
+        frames = F.avg_pool2d(masked.flatten(0, 1), r).unflatten(0, (b, t))
+        mask_low = F.max_pool2d(mask.flatten(0, 1), r).unflatten(0, (b, t))
+        return self.fill(frames, mask_low), mask_low
+
+    def forward(self, masked: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """Completes a clip.
+
+        Args: masked ``B,T,3,H,W`` (holes = mean pixel), mask ``B,T,1,H,W`` (1 = hole).
+        Returns: ``cn3d`` (``B,T,3,H/r,W/r``; cn3d/combcn), ``cn3d_full`` (3DCN up-sampled to
+        ``H,W``), ``combcn`` (``B,T,3,H,W``; combcn/cn2d), ``mask_low``.
+        """
+        if masked.dim() != 5 or masked.shape[2] != 3 or mask.shape[2] != 1:
+            raise ValueError(
+                f"expected masked B,T,3,H,W and mask B,T,1,H,W, got {tuple(masked.shape)} "
+                f"and {tuple(mask.shape)}"
+            )
+        out: dict[str, Tensor] = {}
+        guide = None
+        if self.cn3d is not None:
+            masked_low, mask_low = self.downsample(masked, mask)
+            low = self.cn3d(masked_low, mask_low)
+            out["cn3d"], out["mask_low"] = low, mask_low
+            b, t = low.shape[:2]
+            out["cn3d_full"] = F.interpolate(
+                low.flatten(0, 1), size=masked.shape[-2:], mode="bilinear", align_corners=False
+            ).unflatten(0, (b, t))
+            # guidance: the 3DCN frames with the known low-resolution pixels pasted back
+            guide = low * mask_low + masked_low * (1 - mask_low)
+        if self.combcn is not None:
+            out["combcn"] = self.combcn(masked, mask, guide if self.method == "combcn" else None)
+        return out
+
+    def prediction(self, out: dict[str, Tensor]) -> Tensor:
+        """The method's full-resolution output (3DCN's is up-sampled bilinearly)."""
+        return out["cn3d_full"] if self.method == "cn3d" else out["combcn"]
+
+    def losses(self, out: dict[str, Tensor], video: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """eq. (1) ``loss_3dcn``, eq. (2) ``loss_combcn`` and eq. (3) ``loss``."""
+        losses = {}
+        if "cn3d" in out:
+            video_low = F.avg_pool2d(video.flatten(0, 1), self.ratio).unflatten(0, video.shape[:2])
+            losses["loss_3dcn"] = masked_l1(out["cn3d"], video_low, out["mask_low"])
+        if "combcn" in out:
+            losses["loss_combcn"] = framewise_masked_l1(out["combcn"], video, mask)
+        losses["loss"] = losses.get("loss_3dcn", 0) + self.hparams.alpha * losses.get(
+            "loss_combcn", 0
+        )
+        return losses
+
+    # ---------------------------------------------------------------- steps
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        out = self(batch["masked"], batch["mask"])
+        losses = self.losses(out, batch["video"], batch["mask"])
+        bs = batch["video"].shape[0]
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=bs)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def _evaluate(self, batch: dict, stage: str) -> None:
+        video, mask = batch["video"], batch["mask"]
+        out = self(batch["masked"], mask)
+        values = {k: v.detach() for k, v in self.losses(out, video, mask).items()}
+        values.update(
+            evaluation.score_clips(
+                self.prediction(out),
+                video,
+                mask,
+                flow_method=self.hparams.flow_method,
+                raft_weights=self.hparams.raft_weights,
+            )
+        )
+        if self.method == "combcn":
+            values["l1_hole_3dcn"] = evaluation.score_clips(out["cn3d_full"], video, mask)[
+                "l1_hole"
+            ]
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in values.items()},
+            batch_size=video.shape[0],
+            sync_dist=True,
+            prog_bar=stage == "val",
+        )
+
+    # ---------------------------------------------------------------- users
+    @torch.no_grad()
+    def panel_columns(self, batch: dict) -> dict[str, Tensor]:
+        """Named ``B,T,3,H,W`` videos for sample panels: input | outputs | target."""
+        out = self(batch["masked"], batch["mask"])
+        columns = {"input": batch["masked"]}
+        if "cn3d_full" in out:
+            columns["3dcn"] = out["cn3d_full"]
+        if "combcn" in out:
+            columns[self.method] = out["combcn"]
+        columns["target"] = batch["video"]
+        return {k: v.clamp(0, 1) for k, v in columns.items()}
+
+    @torch.no_grad()
+    def inpaint(
+        self, video: Tensor, mask: Tensor, progress: bool = True, clip_len: int = 32,
+        overlap: int = 8,
+    ) -> Tensor:
+        """Inpaints a whole video with overlapping ``clip_len`` windows.
+
+        Args: video ``T,3,H,W`` in [0,1], mask ``T,1,H,W`` (1 = hole), any T, H, W.
+        Returns: ``T,3,H,W`` with the known pixels of ``video`` unchanged.
+        """
+        was_training = self.training
+        self.eval()
+        multiple = 4 * self.ratio
+
+        def complete(clip: Tensor, clip_mask: Tensor) -> Tensor:
+            out = self(self.fill(clip, clip_mask), clip_mask)
+            return self.prediction(out)
+
+        result = sliding_window(
+            complete, video, mask, clip_len=clip_len, overlap=overlap,
+            spatial_multiple=multiple, temporal_multiple=4 if self.hparams.temporal_stride else 1,
+            device=self.device, progress=progress,
+        )
+        self.train(was_training)
+        return result

@@ -1,0 +1,126 @@
+"""What the entry points share: resolvers, building from configs, run outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from vidinpaint.video_io import hstack_panel, write_video
+
+log = logging.getLogger(__name__)
+
+
+def wandb_offline() -> bool:
+    """wandb runs offline unless ``WANDB_MODE=online`` or an API key is configured."""
+    mode = os.environ.get("WANDB_MODE", "")
+    if mode:
+        return mode != "online"
+    return not os.environ.get("WANDB_API_KEY")
+
+
+OmegaConf.register_new_resolver("wandb_offline", wandb_offline, replace=True)
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Builds every ``_target_`` entry of a callbacks/logger group (``None`` entries skipped)."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def callbacks_and_loggers(cfg: DictConfig) -> tuple[list[Callback], list[Logger]]:
+    return instantiate_group(cfg.get("callbacks")), instantiate_group(cfg.get("logger"))
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """``last`` -> ``<run dir>/checkpoints/last.ckpt`` if it exists; a path must exist."""
+    if not ckpt_path:
+        return None
+    if ckpt_path == "last":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            log.info("resuming from %s", last)
+            return str(last)
+        log.warning("ckpt_path=last but %s does not exist: starting from scratch", last)
+        return None
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
+    return ckpt_path
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Writes ``data`` as JSON atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(f.name, path)
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v.item() if isinstance(v, torch.Tensor) else v)
+        for k, v in sorted(metrics.items())
+        if isinstance(v, (int, float, torch.Tensor)) and "/" in k
+    }
+
+
+def write_metrics(output_dir: Path, metrics: dict[str, float], **info: Any) -> dict[str, Any]:
+    """Writes ``metrics.json``: flat ``<stage>/<metric>`` keys plus run information."""
+    record = {**metrics, **info, "git_sha": git_sha()}
+    write_json(output_dir / "metrics.json", record)
+    return record
+
+
+def print_metrics(metrics: dict[str, float], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}")
+    Console().print(table)
+
+
+@torch.no_grad()
+def write_samples(
+    system: LightningModule, batches: list[dict], output_dir: Path, loggers: list[Logger],
+    fps: float = 8.0,
+) -> list[Path]:
+    """Renders ``samples/<i>.mp4`` panels (input | outputs | target) and logs them to wandb."""
+    system.eval()
+    paths = []
+    for i, batch in enumerate(batches):
+        batch = {k: v.to(system.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        columns = system.panel_columns(batch)
+        panel = hstack_panel([video[0].cpu() for video in columns.values()])
+        path = output_dir / "samples" / f"{i:02d}_{'|'.join(columns).replace('|', '-')}.mp4"
+        write_video(path, panel, fps)
+        paths.append(path)
+        for logger in loggers:
+            if isinstance(logger, WandbLogger):
+                frames = (panel.clamp(0, 1) * 255).to(torch.uint8).numpy()
+                logger.log_video("samples", [frames], fps=[fps], format=["mp4"],
+                                 caption=[" | ".join(columns)])
+    return paths

@@ -1,0 +1,56 @@
+"""vidinpaint-train: fit a method on a dataset, then evaluate it on the validation split.
+
+    vidinpaint-train                                   # 3DCN on the synthetic default data
+    vidinpaint-train experiment=quickstart             # the quickstart (also: make train)
+    vidinpaint-train model=combcn model.cn3d_ckpt=PATH data=vw300 data.root=DIR trainer=gpu
+    vidinpaint-train ckpt_path=last hydra.run.dir=RUN  # resume an interrupted run
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from vidinpaint import runs
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fits ``cfg.model`` on ``cfg.data``; writes checkpoints, metrics.json and samples."""
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    system = hydra.utils.instantiate(cfg.model)
+    callbacks, loggers = runs.callbacks_and_loggers(cfg)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(dict(cfg))
+    trainer.fit(system, datamodule=datamodule,
+                ckpt_path=runs.resolve_ckpt_path(cfg.ckpt_path, output_dir))
+    metrics = runs.scalar_metrics(trainer.callback_metrics)
+    if cfg.validate and not trainer.fast_dev_run:
+        metrics.update(runs.scalar_metrics(trainer.validate(system, datamodule=datamodule)[0]))
+    record = {"method": cfg.model.method, "dataset": cfg.data.name,
+              "global_step": trainer.global_step}
+    if trainer.is_global_zero:
+        runs.write_metrics(output_dir, metrics, **record)
+        runs.print_metrics(metrics, f"{cfg.run_name}: step {trainer.global_step}")
+        if cfg.num_samples:
+            batches = [b for b, _ in zip(datamodule.val_dataloader(), range(cfg.num_samples))]
+            runs.write_samples(system, batches, output_dir, loggers)
+    return {**metrics, **record}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return train(cfg).get("val/l1_hole")
+
+
+if __name__ == "__main__":
+    main()

@@ -61,14 +61,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         method, step = cfg.model.method, 0
     else:
         raise ValueError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
-    runs.write_metrics(output_dir, metrics, method=method, dataset=cfg.data.name,
-                       global_step=step, split=cfg.split, ckpt=str(cfg.ckpt))
+    runs.write_metrics(
+        output_dir,
+        metrics,
+        method=method,
+        dataset=cfg.data.name,
+        global_step=step,
+        split=cfg.split,
+        ckpt=str(cfg.ckpt),
+    )
     runs.print_metrics(metrics, f"{method} on {cfg.data.name}/{cfg.split}")
     if cfg.num_samples and cfg.ckpt:
         loader = datamodule.val_dataloader() if cfg.split == "val" else datamodule.test_dataloader()
         with torch.no_grad():
-            runs.write_samples(system, [b for b, _ in zip(loader, range(cfg.num_samples))],
-                               output_dir, loggers)
+            runs.write_samples(
+                system, [b for b, _ in zip(loader, range(cfg.num_samples))], output_dir, loggers
+            )
     return metrics
 
 

@@ -31,6 +31,7 @@ The internal-learning code keeps a pixel where exp(-|fw(x) + bw(x + fw(x))|^2 / 
 i.e. where the round-trip error is below sqrt(2 ln 2) px."""
 
 FLOW_METHODS = ("dis", "raft", "raft_large", "raft_small")
+RAFT_MIN_SIZE = 128
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -54,8 +55,9 @@ def estimate_flow(
 
     src, dst: (N, 3, H, W) float RGB in [0, 1]. Returns (N, 2, H, W) float32 pixel flow (x, y)
     on src's device. method: "dis" (OpenCV DIS, preset MEDIUM, on grayscale uint8; CPU) or
-    "raft" / "raft_large" / "raft_small" (torchvision RAFT; weights ONLY from the local file
-    `raft_weights`; "raft" accepts a raft_large or raft_small state dict).
+    "raft" / "raft_large" / "raft_small" (torchvision RAFT, 12 updates; weights ONLY from the
+    local file `raft_weights`; "raft" accepts a raft_large or raft_small state dict; frames are
+    replicate-padded to a multiple of 8 and at least 128 px, and the flow cropped back).
     """
     _check_frames("src", src)
     _check_frames("dst", dst)
@@ -110,7 +112,13 @@ def _raft_flow(src: Tensor, dst: Tensor, method: str, raft_weights: str | None) 
         )
     model = _load_raft(method, str(Path(raft_weights).resolve())).to(src.device)
     height, width = src.shape[-2:]
-    pad = (0, (-width) % 8, 0, (-height) % 8)  # RAFT needs sizes divisible by 8
+    # RAFT needs sizes divisible by 8 and at least 128 (its 4-level correlation pyramid)
+    pad = (
+        0,
+        max(RAFT_MIN_SIZE - width, (-width) % 8),
+        0,
+        max(RAFT_MIN_SIZE - height, (-height) % 8),
+    )
 
     def prepare(frames: Tensor) -> Tensor:
         return F.pad(frames.float() * 2 - 1, pad, mode="replicate")
@@ -129,9 +137,7 @@ def _pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtyp
     return torch.stack([xs, ys])[None]  # (1, 2, H, W)
 
 
-def backward_warp(
-    image: Tensor, flow: Tensor, align_corners: bool = True
-) -> tuple[Tensor, Tensor]:
+def backward_warp(image: Tensor, flow: Tensor, align_corners: bool = True) -> tuple[Tensor, Tensor]:
     """Sample `image` at p + flow(p): out(p) = image(p + flow(p)), bilinear, zero padding.
 
     image: (N, C, H, W); flow: (N, 2, H, W) pixels (x, y). Returns (warped (N, C, H, W),

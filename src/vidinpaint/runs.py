@@ -64,7 +64,10 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
 def git_sha() -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -105,14 +108,19 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
 
 @torch.no_grad()
 def write_samples(
-    system: LightningModule, batches: list[dict], output_dir: Path, loggers: list[Logger],
+    system: LightningModule,
+    batches: list[dict],
+    output_dir: Path,
+    loggers: list[Logger],
     fps: float = 8.0,
 ) -> list[Path]:
     """Renders ``samples/<i>.mp4`` panels (input | outputs | target) and logs them to wandb."""
     system.eval()
     paths = []
     for i, batch in enumerate(batches):
-        batch = {k: v.to(system.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        batch = {
+            k: v.to(system.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+        }
         columns = system.panel_columns(batch)
         panel = hstack_panel([video[0].cpu() for video in columns.values()])
         path = output_dir / "samples" / f"{i:02d}_{'|'.join(columns).replace('|', '-')}.mp4"
@@ -121,6 +129,7 @@ def write_samples(
         for logger in loggers:
             if isinstance(logger, WandbLogger):
                 frames = (panel.clamp(0, 1) * 255).to(torch.uint8).numpy()
-                logger.log_video("samples", [frames], fps=[fps], format=["mp4"],
-                                 caption=[" | ".join(columns)])
+                logger.log_video(
+                    "samples", [frames], fps=[fps], format=["mp4"], caption=[" | ".join(columns)]
+                )
     return paths

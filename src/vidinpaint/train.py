@@ -1,9 +1,9 @@
 """vidinpaint-train: fit a method on a dataset, then evaluate it on the validation split.
 
-    vidinpaint-train                                   # 3DCN on the synthetic default data
-    vidinpaint-train experiment=quickstart             # the quickstart (also: make train)
-    vidinpaint-train model=combcn model.cn3d_ckpt=PATH data=vw300 data.root=DIR trainer=gpu
-    vidinpaint-train ckpt_path=last hydra.run.dir=RUN  # resume an interrupted run
+vidinpaint-train                                   # 3DCN on the synthetic default data
+vidinpaint-train experiment=quickstart             # the quickstart (also: make train)
+vidinpaint-train model=combcn model.cn3d_ckpt=PATH data=vw300 data.root=DIR trainer=gpu
+vidinpaint-train ckpt_path=last hydra.run.dir=RUN  # resume an interrupted run
 """
 
 from __future__ import annotations
@@ -31,13 +31,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(dict(cfg))
-    trainer.fit(system, datamodule=datamodule,
-                ckpt_path=runs.resolve_ckpt_path(cfg.ckpt_path, output_dir))
+    trainer.fit(
+        system, datamodule=datamodule, ckpt_path=runs.resolve_ckpt_path(cfg.ckpt_path, output_dir)
+    )
     metrics = runs.scalar_metrics(trainer.callback_metrics)
     if cfg.validate and not trainer.fast_dev_run:
         metrics.update(runs.scalar_metrics(trainer.validate(system, datamodule=datamodule)[0]))
-    record = {"method": cfg.model.method, "dataset": cfg.data.name,
-              "global_step": trainer.global_step}
+    record = {
+        "method": cfg.model.method,
+        "dataset": cfg.data.name,
+        "global_step": trainer.global_step,
+    }
     if trainer.is_global_zero:
         runs.write_metrics(output_dir, metrics, **record)
         runs.print_metrics(metrics, f"{cfg.run_name}: step {trainer.global_step}")

@@ -137,9 +137,7 @@ class CompletionSystem(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.Adam(
-            params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
+        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
     # ---------------------------------------------------------------- forward
     def fill(self, video: Tensor, mask: Tensor) -> Tensor:
@@ -256,7 +254,11 @@ class CompletionSystem(L.LightningModule):
 
     @torch.no_grad()
     def inpaint(
-        self, video: Tensor, mask: Tensor, progress: bool = True, clip_len: int = 32,
+        self,
+        video: Tensor,
+        mask: Tensor,
+        progress: bool = True,
+        clip_len: int = 32,
         overlap: int = 8,
     ) -> Tensor:
         """Inpaints a whole video with overlapping ``clip_len`` windows.
@@ -273,9 +275,15 @@ class CompletionSystem(L.LightningModule):
             return self.prediction(out)
 
         result = sliding_window(
-            complete, video, mask, clip_len=clip_len, overlap=overlap,
-            spatial_multiple=multiple, temporal_multiple=4 if self.hparams.temporal_stride else 1,
-            device=self.device, progress=progress,
+            complete,
+            video,
+            mask,
+            clip_len=clip_len,
+            overlap=overlap,
+            spatial_multiple=multiple,
+            temporal_multiple=4 if self.hparams.temporal_stride else 1,
+            device=self.device,
+            progress=progress,
         )
         self.train(was_training)
         return result

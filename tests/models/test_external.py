@@ -1,0 +1,168 @@
+import pytest
+import torch
+
+from vidinpaint.models.external import CompletionSystem
+
+
+def batch(b=1, t=4, h=32, w=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    video = torch.rand(b, t, 3, h, w, generator=g)
+    mask = torch.zeros(b, t, 1, h, w)
+    mask[..., 8:20, 6:22] = 1
+    masked = video * (1 - mask) + 0.5 * mask
+    return {"video": video, "mask": mask, "masked": masked}
+
+
+def train_steps(system, steps=2):
+    system.setup("fit")
+    optimizer = system.configure_optimizers()
+    system.train()
+    for _ in range(steps):
+        loss = system.training_step(batch(), 0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss
+
+
+@pytest.mark.parametrize(
+    ("method", "ratio", "keys"),
+    [
+        ("cn3d", 2, {"cn3d", "cn3d_full"}),
+        ("combcn", 2, {"cn3d", "combcn"}),
+        ("combcn", 4, {"cn3d", "combcn"}),
+        ("cn2d", 2, {"combcn"}),
+    ],
+)
+def test_forward_outputs(method, ratio, keys):
+    system = CompletionSystem(method=method, ratio=ratio)
+    b = batch()
+    out = system(b["masked"], b["mask"])
+    assert keys <= set(out)
+    if "cn3d" in out:
+        assert out["cn3d"].shape == (1, 4, 3, 32 // ratio, 32 // ratio)
+        assert out["cn3d_full"].shape == (1, 4, 3, 32, 32)
+    if "combcn" in out:
+        assert out["combcn"].shape == (1, 4, 3, 32, 32)
+    assert system.prediction(out).shape == b["video"].shape
+
+
+def test_cn2d_has_no_3dcn_and_cn3d_no_combcn():
+    assert CompletionSystem(method="cn2d").cn3d is None
+    assert CompletionSystem(method="cn3d").combcn is None
+
+
+def test_downsample_marks_any_hole_pixel_and_fills_mean():
+    system = CompletionSystem(method="cn3d", mean_pixel=(0.1, 0.2, 0.3))
+    masked = torch.rand(1, 2, 3, 8, 8)
+    mask = torch.zeros(1, 2, 1, 8, 8)
+    mask[..., 0, 0] = 1  # one hole pixel -> its whole 2x2 cell is a hole at low resolution
+    masked_low, mask_low = system.downsample(masked, mask)
+    assert mask_low.shape == (1, 2, 1, 4, 4) and mask_low.sum() == 2
+    assert torch.allclose(masked_low[0, 0, :, 0, 0], torch.tensor([0.1, 0.2, 0.3]))
+    expected = masked[0, 0, :, 2:4, 2:4].mean(dim=(-1, -2))
+    assert torch.allclose(masked_low[0, 0, :, 1, 1], expected)
+
+
+def test_joint_loss_is_eq1_plus_alpha_eq2():
+    system = CompletionSystem(method="combcn", alpha=0.7)
+    b = batch(b=2)
+    out = system(b["masked"], b["mask"])
+    losses = system.losses(out, b["video"], b["mask"])
+    # independent computation: eq. (1) on the low-resolution clip, eq. (2) frame by frame
+    video_low = b["video"].reshape(2, 4, 3, 16, 2, 16, 2).mean(dim=(4, 6))
+    m_low = out["mask_low"].expand_as(video_low)
+    eq1 = ((out["cn3d"] - video_low).abs() * m_low).sum() / m_low.sum()
+    per_frame = []
+    for i in range(2):
+        for k in range(4):
+            m = b["mask"][i, k].expand(3, -1, -1)
+            err = (out["combcn"][i, k] - b["video"][i, k]).abs()
+            per_frame.append((err * m).sum() / m.sum())
+    eq2 = torch.stack(per_frame).mean()
+    assert torch.allclose(losses["loss_3dcn"], eq1, atol=1e-6)
+    assert torch.allclose(losses["loss_combcn"], eq2, atol=1e-6)
+    assert torch.allclose(losses["loss"], eq1 + 0.7 * eq2, atol=1e-6)
+
+
+def test_t1_frozen_3dcn_keeps_its_weights_and_statistics():
+    system = CompletionSystem(method="combcn", freeze_cn3d=True)
+    before = {k: v.clone() for k, v in system.cn3d.state_dict().items()}
+    combcn_before = [p.clone() for p in system.combcn.parameters()]
+    train_steps(system)
+    for key, value in system.cn3d.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert any(not torch.equal(a, b) for a, b in zip(combcn_before, system.combcn.parameters()))
+
+
+def test_joint_training_updates_both_networks():
+    system = CompletionSystem(method="combcn")
+    before = [p.clone() for p in system.cn3d.parameters()]
+    train_steps(system)
+    assert any(not torch.equal(a, b) for a, b in zip(before, system.cn3d.parameters()))
+
+
+def save_cn3d_checkpoint(path, **kwargs):
+    system = CompletionSystem(method="cn3d", **kwargs)
+    torch.save(
+        {
+            "state_dict": system.state_dict(),
+            "hyper_parameters": dict(system.hparams),
+            "global_step": 7,
+        },
+        path,
+    )
+    return system
+
+
+def test_pretrained_3dcn_is_loaded_at_fit_setup(tmp_path):
+    pre = save_cn3d_checkpoint(tmp_path / "cn3d.ckpt")
+    system = CompletionSystem(method="combcn", cn3d_ckpt=str(tmp_path / "cn3d.ckpt"))
+    assert not torch.equal(system.cn3d.layers[0].conv.weight, pre.cn3d.layers[0].conv.weight)
+    system.setup("fit")
+    for key, value in pre.cn3d.state_dict().items():
+        assert torch.equal(system.cn3d.state_dict()[key], value), key
+
+
+def test_t2_loads_nothing():
+    torch.manual_seed(3)
+    reference = CompletionSystem(method="combcn")
+    torch.manual_seed(3)
+    system = CompletionSystem(method="combcn", cn3d_ckpt=None)
+    system.setup("fit")
+    for key, value in reference.cn3d.state_dict().items():
+        assert torch.equal(system.cn3d.state_dict()[key], value), key
+
+
+def test_pretrained_3dcn_must_match_ablation_settings(tmp_path):
+    save_cn3d_checkpoint(tmp_path / "v1.ckpt", ratio=4)
+    system = CompletionSystem(method="combcn", cn3d_ckpt=str(tmp_path / "v1.ckpt"))
+    with pytest.raises(ValueError, match="ratio=4"):
+        system.setup("fit")
+
+
+def test_missing_pretrained_3dcn_names_the_path(tmp_path):
+    system = CompletionSystem(method="combcn", cn3d_ckpt=str(tmp_path / "nope.ckpt"))
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):
+        system.setup("fit")
+
+
+@pytest.mark.parametrize("method", ["combcn", "cn3d"])
+def test_inpaint_any_length_and_size_keeps_known_pixels(method):
+    system = CompletionSystem(method=method)
+    video = torch.rand(11, 3, 20, 28)
+    mask = torch.zeros(11, 1, 20, 28)
+    mask[:, :, 5:12, 9:20] = 1
+    out = system.inpaint(video, mask, progress=False, clip_len=8, overlap=2)
+    assert out.shape == video.shape
+    known = (mask == 0).expand_as(video)
+    assert torch.equal(out[known], video[known])
+    assert out.min() >= 0 and out.max() <= 1
+    assert system.training  # the mode is restored
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="method"):
+        CompletionSystem(method="dip")
+    with pytest.raises(ValueError, match="ratio"):
+        CompletionSystem(ratio=3)

@@ -1,0 +1,148 @@
+"""Tests for vidinpaint.flow: warping, forward-backward check, DIS, RAFT loading, flow cache."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vidinpaint.flow import (
+    FB_THRESHOLD,
+    MissingWeightsError,
+    backward_warp,
+    estimate_flow,
+    forward_backward_valid,
+    video_flows,
+)
+
+
+def textured(height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """Smooth random texture (1, 3, H, W) in [0, 1], good for flow estimation."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, height // 4, width // 4, generator=gen)
+    return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bicubic").clamp(0, 1)
+
+
+def constant_flow(n: int, height: int, width: int, dx: float, dy: float) -> torch.Tensor:
+    flow = torch.zeros(n, 2, height, width)
+    flow[:, 0], flow[:, 1] = dx, dy
+    return flow
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_backward_warp_integer_shift_recovers_image(align_corners):
+    image = torch.rand(2, 3, 12, 16)
+    dx, dy = 3, -2
+    warped, inside = backward_warp(image, constant_flow(2, 12, 16, dx, dy), align_corners)
+    # out(y, x) = image(y + dy, x + dx) wherever that lies inside the frame
+    expected = torch.zeros_like(image)
+    expected[:, :, 2:, : 16 - dx] = image[:, :, : 12 + dy, dx:]
+    expected_inside = torch.zeros(2, 1, 12, 16)
+    expected_inside[:, :, 2:, : 16 - dx] = 1
+    assert torch.equal(inside, expected_inside)
+    assert torch.allclose(warped * inside, expected, atol=1e-5)
+
+
+def test_backward_warp_half_pixel_is_bilinear_and_differentiable():
+    image = torch.arange(8.0).view(1, 1, 1, 8).repeat(1, 1, 4, 1)
+    flow = constant_flow(1, 4, 8, 0.5, 0.0).requires_grad_(True)
+    warped, inside = backward_warp(image, flow)
+    assert torch.allclose(warped[0, 0, :, :7], torch.arange(7.0) + 0.5)
+    assert inside[0, 0, :, 7].sum() == 0  # x = 7.5 is outside [0, 7]
+    warped[..., :7].sum().backward()
+    assert flow.grad is not None and flow.grad[0, 0, :, :7].abs().sum() > 0
+
+
+def test_backward_warp_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="expected"):
+        backward_warp(torch.rand(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="does not match"):
+        backward_warp(torch.rand(1, 3, 8, 8), torch.zeros(1, 2, 8, 9))
+
+
+def test_forward_backward_consistent_and_inconsistent_pairs():
+    fw = constant_flow(1, 10, 12, 2.0, 1.0)
+    valid = forward_backward_valid(fw, -fw)
+    # consistent: valid wherever the forward target is inside the frame
+    assert valid[0, 0, :9, :10].min() == 1
+    assert valid[0, 0, 9:, :].max() == 0 and valid[0, 0, :, 10:].max() == 0
+    # inconsistent by 2 px (> 1.18) -> invalid everywhere
+    assert forward_backward_valid(fw, -fw + constant_flow(1, 10, 12, 2.0, 0.0)).max() == 0
+    # inconsistent by 1 px (< 1.18) -> still valid: the threshold is sqrt(2 ln 2)
+    assert forward_backward_valid(fw, -fw + constant_flow(1, 10, 12, 1.0, 0.0))[0, 0, 0, 0] == 1
+    assert math.isclose(FB_THRESHOLD, 1.1774, abs_tol=1e-4)
+
+
+def test_dis_estimates_known_translation():
+    big = textured(72, 88, seed=1)
+    dx, dy = 3, 2
+    src = big[:, :, 8:72, 8:88]
+    dst = big[:, :, 8 - dy : 72 - dy, 8 - dx : 88 - dx]  # content moves by (+dx, +dy)
+    flow = estimate_flow(src, dst)
+    assert flow.shape == (1, 2, 64, 80) and flow.dtype == torch.float32
+    centre = flow[0, :, 12:-12, 12:-12]
+    assert abs(centre[0].median().item() - dx) < 0.3
+    assert abs(centre[1].median().item() - dy) < 0.3
+
+
+def test_estimate_flow_errors():
+    frames = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="flow method"):
+        estimate_flow(frames, frames, method="pwc")
+    with pytest.raises(ValueError, match="must match"):
+        estimate_flow(frames, torch.rand(1, 3, 16, 8))
+    with pytest.raises(MissingWeightsError, match="method='dis'"):
+        estimate_flow(frames, frames, method="raft", raft_weights=None)
+
+
+def test_raft_loads_local_weights_file(tmp_path):
+    from torchvision.models.optical_flow import raft_small
+
+    torch.manual_seed(0)
+    weights = tmp_path / "raft_small.pth"
+    torch.save(raft_small(weights=None).state_dict(), weights)
+    src = textured(36, 44)
+    flow = estimate_flow(src, src, method="raft", raft_weights=str(weights))
+    assert flow.shape == (1, 2, 36, 44) and torch.isfinite(flow).all()
+    bad = tmp_path / "bad.pth"
+    torch.save({"nonsense.weight": torch.zeros(1)}, bad)
+    with pytest.raises(ValueError, match="match no model"):
+        estimate_flow(src, src, method="raft_small", raft_weights=str(bad))
+
+
+def test_video_flows_shapes_directions_and_cache(tmp_path, monkeypatch):
+    big = textured(64, 96, seed=2)
+    frames = torch.cat([big[:, :, :, 2 * t : 2 * t + 64] for t in range(4)])  # pans by -2 px/frame
+    cache = tmp_path / "sub" / "flows.pt"
+    flows = video_flows(frames, intervals=(1, 3, 5), cache_path=cache)
+    assert flows[(1, "f")].shape == (3, 2, 64, 64) and flows[(3, "b")].shape == (1, 2, 64, 64)
+    assert flows[(5, "f")].shape == (0, 2, 64, 64)
+    centre = (slice(16, -16), slice(16, -16))
+    assert abs(flows[(1, "f")][:, 0][(slice(None), *centre)].median() + 2) < 0.3
+    assert abs(flows[(3, "b")][:, 0][(slice(None), *centre)].median() - 6) < 0.5
+    assert cache.is_file() and [p.name for p in cache.parent.iterdir()] == ["flows.pt"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("cache was not used")
+
+    monkeypatch.setattr("vidinpaint.flow.estimate_flow", fail)
+    cached = video_flows(frames, intervals=(1, 3, 5), cache_path=cache)
+    assert all(torch.equal(cached[k], flows[k]) for k in flows)
+    with pytest.raises(AssertionError, match="cache was not used"):
+        video_flows(frames.flip(0), intervals=(1, 3, 5), cache_path=cache)
+
+
+def test_dis_matches_independent_opencv_call():
+    import cv2
+
+    src, dst = textured(32, 32, 3), textured(32, 32, 4)
+    to_gray = [
+        cv2.cvtColor(
+            (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), cv2.COLOR_RGB2GRAY
+        )
+        for x in (src, dst)
+    ]
+    reference = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(*to_gray, None)
+    assert np.allclose(estimate_flow(src, dst)[0].permute(1, 2, 0).numpy(), reference)

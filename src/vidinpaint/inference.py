@@ -61,10 +61,9 @@ def sliding_window(
     """
     if video.dim() != 4 or video.shape[1] != 3:
         raise ValueError(f"video must be T,3,H,W, got {tuple(video.shape)}")
-    if mask.shape != (video.shape[0], 1, *video.shape[2:]):
-        raise ValueError(
-            f"mask must be T,1,H,W = {(video.shape[0], 1, *video.shape[2:])}, got {tuple(mask.shape)}"
-        )
+    expected = (video.shape[0], 1, *video.shape[2:])
+    if mask.shape != expected:
+        raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(mask.shape)}")
     num_frames, _, h, w = video.shape
     pad_h, pad_w = -h % spatial_multiple, -w % spatial_multiple
     total = torch.zeros(video.shape, dtype=torch.float32)

@@ -138,11 +138,18 @@ def test_consistency_loss_ignores_samples_outside_frame():
 
 @pytest.fixture(scope="module")
 def vgg_weights(tmp_path_factory):
+    """A random state dict with torchvision's full vgg16 key names (classifier kept tiny)."""
     from torchvision.models import vgg16
 
-    torch.manual_seed(0)
+    with torch.device("meta"):
+        reference = vgg16(weights=None).state_dict()
+    gen = torch.Generator().manual_seed(0)
+    state = {
+        key: 0.05 * torch.randn(value.shape if key.startswith("features.") else (1,), generator=gen)
+        for key, value in reference.items()
+    }
     path = tmp_path_factory.mktemp("weights") / "vgg16_random.pth"
-    torch.save(vgg16(weights=None).state_dict(), path)
+    torch.save(state, path)
     return path
 
 
@@ -193,3 +200,28 @@ def test_perceptual_loss_missing_weights_message(tmp_path):
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="missing keys"):
         PerceptualLoss(str(tmp_path / "bad.pth"))
+
+
+def test_perceptual_loss_matches_independent_vgg_computation(vgg_weights):
+    from torchvision.models import vgg16
+
+    with torch.device("meta"):
+        model = vgg16(weights=None)
+    model = model.to_empty(device="cpu")
+    state = torch.load(vgg_weights, weights_only=True)
+    model.features.load_state_dict(
+        {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    )
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    expected = 0.0
+    with torch.no_grad():
+        a, b = (pred - mean) / std, (target - mean) / std
+        for start, stop in ((0, 4), (4, 9), (9, 16)):  # relu1_2, relu2_2, relu3_3
+            a, b = model.features[start:stop](a), model.features[start:stop](b)
+            expected += torch.nn.functional.mse_loss(a, b).item()
+    known = torch.ones(2, 1, 16, 16)
+    assert PerceptualLoss(str(vgg_weights))(pred, target, known).item() == pytest.approx(
+        expected, rel=1e-4
+    )

@@ -139,14 +139,14 @@ def load_vgg16_features(weights_path: str | None) -> nn.Sequential:
     or of its features only (keys `features.*` or bare `0.weight`, ...). Raises
     MissingWeightsError when the path is None or no file; ValueError when keys are missing.
     """
-    from torchvision.models import vgg16
+    from torchvision.models.vgg import cfgs, make_layers
 
     if weights_path is None or not Path(weights_path).is_file():
         raise MissingWeightsError(_missing_vgg_message(weights_path))
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise ValueError(f"VGG16 weights {weights_path}: expected a state dict, got {type(state)}")
-    features = vgg16(weights=None).features[:_VGG16_PREFIX_LEN]
+    features = make_layers(cfgs["D"])[:_VGG16_PREFIX_LEN]  # = vgg16().features[:16], no classifier
     stripped = {
         key.removeprefix("features."): value
         for key, value in state.items()

@@ -24,6 +24,11 @@ TABLE_3DCN = {
 DECONVS = {9, 11}
 
 
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
 def _inputs(b: int = 1, t: int = 4, h: int = 16, w: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     masked = torch.rand(b, t, 3, h, w, generator=gen)

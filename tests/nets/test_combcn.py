@@ -30,6 +30,11 @@ DECONVS = {13, 15}
 H = W = 32
 
 
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
 def _inputs(t: int = 2, r: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(seed)
     masked = torch.rand(1, t, 3, H, W, generator=gen)
@@ -134,7 +139,9 @@ def test_2dcn_has_no_guidance_and_ignores_guide() -> None:
     assert isinstance(net, CombCN) and not net.guided
     assert not any("guide" in name for name, _ in net.named_parameters())
     guided = CombCN()
-    extra = sum(p.numel() for p in (*guided.guide_first.parameters(), *guided.guide_last.parameters()))
+    extra = sum(
+        p.numel() for p in (*guided.guide_first.parameters(), *guided.guide_last.parameters())
+    )
     count = sum(p.numel() for p in net.parameters())
     assert count == sum(p.numel() for p in guided.parameters()) - extra
     masked, mask, guide = _inputs()

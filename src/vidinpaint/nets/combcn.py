@@ -72,7 +72,9 @@ class CombCN(nn.Module):
     def __init__(self, guided: bool = True, guide_scale: int = 2) -> None:
         super().__init__()
         if guide_scale not in GUIDE_LAYERS:
-            raise ValueError(f"CombCN: expected guide_scale in {sorted(GUIDE_LAYERS)}, got {guide_scale}")
+            raise ValueError(
+                f"CombCN: expected guide_scale in {sorted(GUIDE_LAYERS)}, got {guide_scale}"
+            )
         self.guided = guided
         self.guide_scale = guide_scale
         self.layers = nn.ModuleList(

@@ -94,7 +94,9 @@ class SkipEncoderDecoder(nn.Module):
         if dims not in (2, 3):
             raise ValueError(f"SkipEncoderDecoder: expected dims 2 or 3, got {dims}")
         if pad_mode not in PAD_MODES:
-            raise ValueError(f"SkipEncoderDecoder: expected pad_mode in {PAD_MODES}, got {pad_mode}")
+            raise ValueError(
+                f"SkipEncoderDecoder: expected pad_mode in {PAD_MODES}, got {pad_mode}"
+            )
         self.pad_mode = pad_mode
         self.dims = dims
         self.in_channels = in_channels
@@ -149,8 +151,7 @@ class SkipEncoderDecoder(nn.Module):
         h, w = noise.shape[-2:]
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(
-                f"SkipEncoderDecoder: expected H, W multiples of {self.size_multiple}, "
-                f"got {h}x{w}"
+                f"SkipEncoderDecoder: expected H, W multiples of {self.size_multiple}, got {h}x{w}"
             )
         if self.pad_mode == "reflect" and min(h, w) < 3 * self.size_multiple:
             raise ValueError(

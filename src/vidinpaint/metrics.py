@@ -7,7 +7,10 @@ import math
 
 import torch
 from torch import Tensor
-from torchmetrics.functional import peak_signal_noise_ratio, structural_similarity_index_measure
+from torchmetrics.functional.image import (
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
 
 from vidinpaint.flow import backward_warp
 

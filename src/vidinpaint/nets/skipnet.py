@@ -52,11 +52,10 @@ class PaddedConv(nn.Module):
         self.pad_mode = pad_mode
         self.pad_hw = (kernel[-1] - 1) // 2
         self.pad_t = (kernel[0] - 1) // 2 if dims == 3 else 0
-        spatial_stride = (stride, stride)
+        # no temporal striding in the 3D variant
+        strides = (1, stride, stride) if dims == 3 else (stride, stride)
         conv_cls = nn.Conv3d if dims == 3 else nn.Conv2d
-        self.conv = conv_cls(
-            in_ch, out_ch, kernel, stride=(1, *spatial_stride) if dims == 3 else spatial_stride
-        )
+        self.conv = conv_cls(in_ch, out_ch, kernel, stride=strides)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.pad_hw:

@@ -211,7 +211,7 @@ class PerceptualLoss(nn.Module):
         pred_features = self._features(pred)
         with torch.no_grad():
             target_features = self._features(target)
-        masks = self.layer_hole_masks(1 - known)
+        masks = self.layer_hole_masks(1 - known.to(pred.dtype))
         loss = pred.new_zeros(())
         for fp, ft, hole in zip(pred_features, target_features, masks):
             loss = loss + ((fp - ft) * (1 - hole)).square().mean()

@@ -208,7 +208,10 @@ def write_video(
 
 
 def hstack_panel(videos: list[Tensor]) -> Tensor:
-    """Side-by-side panel, e.g. input | outputs | target: list of (T, 3, H, W) -> (T, 3, H, sum W)."""
+    """Side-by-side panel, e.g. input | outputs | target.
+
+    videos: list of (T, 3, H, W_i) sharing T, C, H -> (T, 3, H, sum W_i).
+    """
     if not videos:
         raise ValueError("hstack_panel needs at least one video")
     reference = tuple(videos[0].shape)

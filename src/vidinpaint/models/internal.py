@@ -1,0 +1,349 @@
+"""Internal learning (Zhang et al., ICCV'19): a network trained on the one video it inpaints.
+
+One system serves the four methods of the paper (``method``):
+
+- ``dip``: Deep Image Prior per frame: a new network for every frame, ``dip_iters``
+  iterations, keeping the output of the iterate with the lowest known-region loss (checked
+  every ``dip_check_every`` iterations);
+- ``dip_vid``: one 2D network for the whole video, frames as a batch, L_r (+ L_p);
+- ``dip_vid_3dcn``: the same with the 3D network (a window is one 1x1xNxHxW clip);
+- ``dip_vid_flow``: the 2D network with a 12-channel flow head (intervals 1, 3, 5, forward and
+  backward), L = L_r + 0.1 L_f + L_c + 0.01 L_p.
+
+The input is fixed noise (one map per frame, ``make_noise``). ``inpaint`` fits the network on
+the video with a Lightning Trainer (one step = one iteration; batches from
+``data.internal``), then generates each frame from the stride-1 window centred on it (kept
+inside the video) and pastes the known pixels back. As in the public code, BatchNorm stays in
+training mode for that inference (batch statistics of the window). Flows of the input video
+are estimated once per call (``flow.video_flows``: DIS, or RAFT with ``raft_weights``) and
+divided by their per-interval maximum |flow| (the code's normalisation, ``normalize_flow``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import RichProgressBar
+from torch import Tensor
+
+from vidinpaint.data.internal import (
+    EPOCH_MODES,
+    FlowTargets,
+    InternalVideoData,
+    WindowSampler,
+    all_windows,
+    middle_window,
+)
+from vidinpaint.flow import video_flows
+from vidinpaint.losses import (
+    PerceptualLoss,
+    consistency_loss,
+    flow_loss,
+    reconstruction_loss,
+)
+from vidinpaint.nets.skipnet import SkipEncoderDecoder, make_noise
+
+log = logging.getLogger(__name__)
+
+METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
+SIZE_MULTIPLE = 64
+
+
+class InternalLearningSystem(L.LightningModule):
+    """Fits DIP, DIP-Vid, DIP-Vid-3DCN or DIP-Vid-Flow on one video; see the module docstring.
+
+    Args:
+        method: one of ``METHODS``.
+        epochs: E, epochs over the video (video methods).
+        iters_per_batch: M, iterations on a window before the next.
+        batches_per_epoch: windows per epoch in ``sampled`` mode.
+        epoch_mode: ``sampled`` (code's DIP-Vid-Flow epoch) or ``sweep`` (all windows).
+        middle_batch: train the middle stride-1 window at the end of every epoch (the code).
+        dip_iters, dip_check_every: DIP iterations per frame, and how often the iterate is scored.
+        batch_frames: N, frames per window (fewer if the video is shorter).
+        intervals: frame intervals of DIP-Vid-Flow windows (DIP-Vid uses 1).
+        lr: Adam learning rate.
+        recon_weight, flow_weight, consistency_weight, perceptual_weight: loss weights
+            (flow and consistency only for dip_vid_flow; 0 turns a loss off).
+        vgg_weights: local VGG16 weights for L_p (needed when perceptual_weight > 0).
+        flow_method, raft_weights: flow estimator of the input video (``dis`` or ``raft``).
+        flow_cache: folder where estimated flows are cached (None: not cached on disk).
+        normalize_flow: divide flows by the per-interval maximum |flow|.
+        pad_mode: spatial padding of the network: ``reflect`` (code; H, W >= 192) or
+            ``replicate`` (any multiple of 64).
+        chunk_frames: videos longer than this are inpainted in independent chunks (the code's
+            limit is 100 frames); bounds memory.
+        seed: network initialisation and window order; ``noise_seed``: the input noise.
+        accelerator, precision: of the inner Trainer (``bf16-mixed`` = bf16 autocast on GPU).
+    """
+
+    def __init__(
+        self,
+        method: str = "dip_vid_flow",
+        epochs: int = 20,
+        iters_per_batch: int = 100,
+        batches_per_epoch: int = 50,
+        epoch_mode: str = "sampled",
+        middle_batch: bool = True,
+        dip_iters: int = 5000,
+        dip_check_every: int = 100,
+        batch_frames: int = 5,
+        intervals: tuple[int, ...] = (1, 3, 5),
+        lr: float = 1e-2,
+        recon_weight: float = 1.0,
+        flow_weight: float = 0.1,
+        consistency_weight: float = 1.0,
+        perceptual_weight: float = 0.01,
+        vgg_weights: str | None = None,
+        flow_method: str = "dis",
+        raft_weights: str | None = None,
+        flow_cache: str | None = None,
+        normalize_flow: bool = True,
+        pad_mode: str = "reflect",
+        chunk_frames: int = 100,
+        seed: int = 0,
+        noise_seed: int = 0,
+        accelerator: str = "auto",
+        precision: str = "32-true",
+    ) -> None:
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if epoch_mode not in EPOCH_MODES:
+            raise ValueError(f"epoch_mode must be one of {EPOCH_MODES}, got {epoch_mode!r}")
+        counts = {"epochs": epochs, "iters_per_batch": iters_per_batch,
+                  "batches_per_epoch": batches_per_epoch, "dip_iters": dip_iters,
+                  "dip_check_every": dip_check_every, "batch_frames": batch_frames,
+                  "chunk_frames": chunk_frames}
+        for name, value in counts.items():
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        weights = (recon_weight, flow_weight, consistency_weight, perceptual_weight)
+        if min(weights) < 0:
+            raise ValueError(f"loss weights must be >= 0, got {weights}")
+        intervals = tuple(int(k) for k in intervals)
+        if not intervals or min(intervals) < 1:
+            raise ValueError(f"intervals must be positive, got {intervals}")
+        self.save_hyperparameters()
+        self.method = method
+        self.intervals = intervals
+        self.uses_flow = method == "dip_vid_flow"
+        self.net = self._build_net()
+        self.net.load_state_dict(self._initial_state(seed))
+        # raises MissingWeightsError (how to supply the file or set perceptual_weight=0)
+        self.perceptual = PerceptualLoss(vgg_weights) if perceptual_weight > 0 else None
+        self.recon_history: list[float] = []
+        self._dip_frame = -1
+        self._dip_iter = 0
+        self._dip_best: dict[int, tuple[float, Tensor]] = {}
+
+    # ---------------------------------------------------------------- network
+    def _build_net(self) -> SkipEncoderDecoder:
+        flow_channels = 4 * len(self.intervals) if self.uses_flow else 0
+        dims = 3 if self.method == "dip_vid_3dcn" else 2
+        return SkipEncoderDecoder(
+            dims=dims, flow_channels=flow_channels, pad_mode=self.hparams.pad_mode
+        )
+
+    def _initial_state(self, seed: int) -> dict[str, Tensor]:
+        """Weights of a freshly initialised network, a deterministic function of ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self._build_net().state_dict()
+
+    def _reset_net(self, seed: int) -> None:
+        """A new network (in place, so the optimiser keeps its parameters) and a fresh Adam."""
+        self.net.load_state_dict(self._initial_state(seed))
+        if self._trainer is not None and self.trainer.optimizers:
+            self.trainer.optimizers[0].state.clear()
+
+    def flow_channel(self, interval: int, direction: str) -> int:
+        """First flow-head channel of (interval, direction); order f1, b1, f3, b3, f5, b5."""
+        return 2 * (2 * self.intervals.index(interval) + (direction == "b"))
+
+    def forward(self, noise: Tensor) -> tuple[Tensor, Tensor | None]:
+        """noise (N,1,H,W) -> image (N,3,H,W) in (0,1), flow (N,4*len(intervals),H,W) or None.
+
+        The 3D network sees the N frames as one clip (1,1,N,H,W).
+        """
+        if self.method != "dip_vid_3dcn":
+            return self.net(noise)
+        image, flow = self.net(noise.transpose(0, 1)[None])
+        return image[0].transpose(0, 1), None if flow is None else flow[0].transpose(0, 1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+
+    # ---------------------------------------------------------------- training
+    def losses(self, batch: dict) -> dict[str, Tensor]:
+        """Weighted terms and their sum ``loss`` for one window (keys recon, flow, ...)."""
+        image, flow = self(batch["noise"])
+        frames, known = batch["frames"], 1 - batch["hole"]
+        hp = self.hparams
+        terms = {"recon": (hp.recon_weight, reconstruction_loss(image, frames, known))}
+        if self.perceptual is not None:
+            terms["perceptual"] = (hp.perceptual_weight, self.perceptual(image, frames, known))
+        if self.uses_flow:
+            channel = self.flow_channel(batch["interval"], batch["direction"])
+            # pairs (i, j): forward i = f_k, j = f_{k+1}; backward i = f_{k+1}, j = f_k
+            src, dst = (slice(0, -1), slice(1, None))
+            if batch["direction"] == "b":
+                src, dst = dst, src
+            pred_flow = flow[src, channel : channel + 2].float()
+            terms["flow"] = (
+                hp.flow_weight, flow_loss(pred_flow, batch["flow_target"], batch["flow_valid"])
+            )
+            pixel_flow = pred_flow * batch["flow_scale"]
+            terms["consistency"] = (
+                hp.consistency_weight,
+                consistency_loss(image[src], image[dst], pixel_flow, batch["flow_region"]),
+            )
+        out = {name: value for name, (_, value) in terms.items()}
+        out["loss"] = sum(weight * value for weight, value in terms.values())
+        out["image"] = image
+        return out
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        """DIP: a new network and optimiser state when the frame changes."""
+        if self.method == "dip" and int(batch["index"][0]) != self._dip_frame:
+            self._dip_frame = int(batch["index"][0])
+            self._dip_iter = 0
+            self._reset_net(self.hparams.seed + self._dip_frame)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        out = self.losses(batch)
+        recon = float(out["recon"].detach())
+        self.recon_history.append(recon)
+        if self.method == "dip":
+            self._dip_iter += 1
+            check = self._dip_iter % self.hparams.dip_check_every == 0
+            if check or self._dip_iter == self.hparams.dip_iters:
+                best = self._dip_best.get(self._dip_frame)
+                if best is None or recon < best[0]:
+                    self._dip_best[self._dip_frame] = (recon, out["image"].detach().float().cpu())
+        logged = {k: v.detach() for k, v in out.items() if k != "image"}
+        self.log_dict({f"train/{k}": v for k, v in logged.items()}, prog_bar=True,
+                      batch_size=1)
+        return out["loss"]
+
+    # ---------------------------------------------------------------- users
+    def inpaint(self, video: Tensor, mask: Tensor, progress: bool = True) -> Tensor:
+        """Inpaints a video by fitting the network on it.
+
+        Args: video ``T,3,H,W`` in [0,1], mask ``T,1,H,W`` (1 = hole); any H, W (padded to
+        multiples of 64 by replication and cropped back).
+        Returns: ``T,3,H,W`` on the CPU with the known pixels of ``video`` unchanged.
+        """
+        raw = self.fit_video(video, mask, progress)
+        hole = mask.float().cpu()
+        return raw * hole + video.float().cpu() * (1 - hole)
+
+    def fit_video(self, video: Tensor, mask: Tensor, progress: bool = True) -> Tensor:
+        """The network's output for every frame (``T,3,H,W`` CPU, not composited).
+
+        Hole pixels of ``video`` are never read: they are replaced by the frame's mean known
+        colour before anything (flow estimation included) sees the video.
+        """
+        if video.dim() != 4 or video.shape[1] != 3:
+            raise ValueError(f"video must be T,3,H,W, got {tuple(video.shape)}")
+        expected = (video.shape[0], 1, *video.shape[2:])
+        if tuple(mask.shape) != expected:
+            raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(mask.shape)}")
+        hole = (mask > 0.5).float().cpu()
+        if bool(hole.all()):
+            raise ValueError("the mask covers every pixel: nothing is known to learn from")
+        video = video.float().cpu()
+        known = 1 - hole
+        mean = (video * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp(
+            min=1
+        )
+        video = video * known + mean * hole
+        height, width = video.shape[-2:]
+        pad = (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE)
+        video = F.pad(video, pad, mode="replicate")
+        hole = F.pad(hole, pad, mode="replicate")
+        chunk = self.hparams.chunk_frames
+        outputs = []
+        for index, start in enumerate(range(0, video.shape[0], chunk)):
+            part = slice(start, start + chunk)
+            if bool(hole[part].all()):
+                raise ValueError(f"frames {start}..{start + chunk - 1} are entirely holes")
+            outputs.append(self._fit_chunk(video[part], hole[part], progress, index))
+        return torch.cat(outputs)[..., :height, :width]
+
+    def _fit_chunk(self, video: Tensor, hole: Tensor, progress: bool, index: int) -> Tensor:
+        """Fits a fresh network on ``T,3,H,W`` frames (multiples of 64) and generates them."""
+        num_frames, _, height, width = video.shape
+        hp = self.hparams
+        self._reset_net(hp.seed)
+        self.recon_history = []
+        self._dip_best, self._dip_frame = {}, -1
+        noise = make_noise(num_frames, height, width, seed=hp.noise_seed + index)
+        batch_frames = min(hp.batch_frames, num_frames)
+        flows = None
+        if self.method == "dip":
+            sampler = WindowSampler(
+                all_windows(num_frames, 1), hp.dip_iters, "sweep", shuffle=False, seed=hp.seed
+            )
+            epochs = 1
+        else:
+            intervals = self.intervals if self.uses_flow else (1,)
+            directions = ("f", "b") if self.uses_flow else ("f",)
+            windows = all_windows(num_frames, batch_frames, intervals, directions)
+            middle = middle_window(num_frames, batch_frames) if hp.middle_batch else None
+            sampler = WindowSampler(windows, hp.iters_per_batch, hp.epoch_mode,
+                                    hp.batches_per_epoch, middle, shuffle=True, seed=hp.seed)
+            epochs = hp.epochs
+            if self.uses_flow:
+                cache = Path(hp.flow_cache) / f"flows_{index:04d}.pt" if hp.flow_cache else None
+                estimated = video_flows(video, self.intervals, hp.flow_method, hp.raft_weights,
+                                        cache_path=cache)
+                flows = FlowTargets(estimated, hole, normalize=hp.normalize_flow)
+        data = InternalVideoData(video, hole, noise, sampler, flows)
+        log.info("%s: %d frames %dx%d, %d epochs x %d iterations", self.method, num_frames,
+                 height, width, epochs, len(sampler))
+        trainer = L.Trainer(
+            accelerator=hp.accelerator,
+            devices=1,
+            precision=hp.precision,
+            max_epochs=epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+            callbacks=[RichProgressBar(leave=False)] if progress else [],
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+        trainer.fit(self, datamodule=data)
+        if self.method == "dip":
+            return torch.cat([self._dip_best[f][1] for f in range(num_frames)])
+        return self._generate(noise, batch_frames, trainer.strategy.root_device)
+
+    @torch.no_grad()
+    def _generate(self, noise: Tensor, batch_frames: int, device: torch.device) -> Tensor:
+        """Each frame from the stride-1 window centred on it (BatchNorm in training mode)."""
+        num_frames = noise.shape[0]
+        self.to(device)
+        self.net.train()
+        autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if str(self.hparams.precision).startswith("bf16")
+            else contextlib.nullcontext()
+        )
+        starts = [min(max(f - batch_frames // 2, 0), num_frames - batch_frames)
+                  for f in range(num_frames)]
+        frames = torch.empty(num_frames, 3, *noise.shape[-2:])
+        with autocast:
+            for start in sorted(set(starts)):
+                image, _ = self(noise[start : start + batch_frames].to(device))
+                for frame in range(num_frames):
+                    if starts[frame] == start:
+                        frames[frame] = image[frame - start].float().cpu()
+        self.cpu()
+        return frames

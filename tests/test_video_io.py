@@ -1,0 +1,125 @@
+"""Tests for vidinpaint.video_io on synthetic videos written into tmp_path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vidinpaint.video_io import (
+    FOLDER_FPS,
+    VideoReadError,
+    hstack_panel,
+    read_masks,
+    read_video,
+    write_video,
+)
+
+
+def smooth_video(frames: int, height: int, width: int) -> torch.Tensor:
+    """(T, 3, H, W) float gradients that change per frame (easy for H.264)."""
+    ys = torch.linspace(0, 1, height).view(1, height, 1)
+    xs = torch.linspace(0, 1, width).view(1, 1, width)
+    video = torch.stack(
+        [
+            torch.cat([xs.expand(1, height, width), ys.expand(1, height, width), ys * xs])
+            for _ in range(frames)
+        ]
+    )
+    return (0.1 + 0.8 * video * torch.linspace(0.5, 1, frames).view(frames, 1, 1, 1)).contiguous()
+
+
+@pytest.mark.parametrize("size", [(48, 64), (33, 47), (32, 48)])
+def test_write_read_round_trip(tmp_path, size):
+    height, width = size
+    video = smooth_video(7, height, width)
+    path = write_video(tmp_path / "nested" / "dir" / "out.mp4", video, fps=12)
+    frames, fps = read_video(path)
+    assert frames.dtype == torch.uint8 and frames.shape == (7, height, width, 3)
+    assert fps == pytest.approx(12)
+    decoded = frames.permute(0, 3, 1, 2).float() / 255
+    assert (decoded - video).abs().mean() < 0.01
+    assert (decoded - video).abs().max() < 0.08
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.mp4"]  # no temp file left
+
+
+def test_write_video_uint8_input_and_overwrite_is_atomic(tmp_path):
+    path = tmp_path / "clip.mp4"
+    write_video(path, smooth_video(3, 32, 64), fps=25)
+    uint8 = (smooth_video(5, 32, 64) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+    write_video(path, uint8, fps=25)
+    frames, _ = read_video(path)
+    assert frames.shape == (5, 32, 64, 3)
+    assert (frames.float() - uint8.float()).abs().mean() < 3
+    with pytest.raises(ValueError, match="expected"):
+        write_video(tmp_path / "bad.mp4", torch.rand(2, 32, 32, 3), fps=25)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_read_frame_folder_sorted(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    values = [10, 120, 240]
+    for index, value in zip([2, 0, 1], values):
+        Image.fromarray(np.full((6, 9, 3), value, np.uint8)).save(folder / f"{index:05d}.png")
+    (folder / "notes.txt").write_text("ignored")
+    frames, fps = read_video(folder)
+    assert frames.shape == (3, 6, 9, 3) and fps == FOLDER_FPS
+    assert frames[:, 0, 0, 0].tolist() == [120, 240, 10]
+
+
+def test_read_video_errors(tmp_path):
+    with pytest.raises(VideoReadError, match="not found") as info:
+        read_video(tmp_path / "missing.mp4")
+    assert str(tmp_path / "missing.mp4") in str(info.value)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00garbage" * 500)
+    with pytest.raises(VideoReadError, match="corrupt.mp4") as info:
+        read_video(corrupt)
+    assert "\n" not in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoReadError, match="no"):
+        read_video(tmp_path / "empty")
+    with pytest.raises(VideoReadError, match="corrupt.mp4"):
+        read_masks(corrupt)
+
+
+def test_read_masks_image_folder_and_video(tmp_path):
+    mask = np.zeros((8, 10, 3), np.uint8)
+    mask[2:5, 3:6, 1] = 200  # hole marked in one channel only
+    Image.fromarray(mask).save(tmp_path / "static.png")
+    static = read_masks(tmp_path / "static.png")
+    assert static.dtype == torch.bool and static.shape == (1, 1, 8, 10)
+    assert static.sum() == 9 and static[0, 0, 2:5, 3:6].all()
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for t in range(3):
+        gray = np.zeros((8, 10), np.uint8)
+        gray[t, :] = 1  # any non-zero value is a hole in lossless files
+        Image.fromarray(gray).save(folder / f"{t:03d}.png")
+    holes = read_masks(folder)
+    assert holes.shape == (3, 1, 8, 10)
+    assert [int(holes[t, 0, t].sum()) for t in range(3)] == [10, 10, 10] and holes.sum() == 30
+
+    palette = Image.fromarray(np.array([[0, 2], [1, 0]], np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * (256 * 3 - 9))
+    palette.save(tmp_path / "davis.png")
+    assert read_masks(tmp_path / "davis.png")[0, 0].tolist() == [[False, True], [True, False]]
+
+    video = torch.zeros(4, 3, 32, 64)
+    video[:, :, 8:24, 16:40] = 1
+    write_video(tmp_path / "mask.mp4", video, fps=10)
+    from_video = read_masks(tmp_path / "mask.mp4")
+    assert from_video.shape == (4, 1, 32, 64)
+    assert torch.equal(from_video, video[:, :1] > 0.5)
+
+
+def test_hstack_panel():
+    a, b = torch.zeros(2, 3, 4, 5), torch.ones(2, 3, 4, 6)
+    panel = hstack_panel([a, b, a])
+    assert panel.shape == (2, 3, 4, 16)
+    assert panel[..., 5:11].min() == 1 and panel[..., :5].max() == 0
+    with pytest.raises(ValueError, match="share"):
+        hstack_panel([a, torch.zeros(3, 3, 4, 5)])

@@ -28,7 +28,7 @@ from typing import Any
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
@@ -37,7 +37,11 @@ from vidinpaint import runs
 
 log = logging.getLogger(__name__)
 
+# conf/ of the (editable, src-layout) checkout, absolute: with a relative config_path Hydra
+# resolves the conf folder as a Python package when started from the console script
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MODES = ("data", "train")
+INTERNAL_METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
 PRECISIONS = ("fp32", "bf16")
 
 # Dense peak TFLOP/s per GPU (vendor data sheets, SXM parts). "tf32" is what fp32
@@ -125,12 +129,18 @@ def print_table(title: str, rows: list[dict[str, Any]], columns: dict[str, str])
             value = row.get(key)
             if value is None:
                 cells.append("n/a")
-            elif isinstance(value, float):
+            elif isinstance(value, float) or (isinstance(value, int) and value >= 10**6):
                 cells.append(f"{value:.4g}")
             else:
                 cells.append(str(value))
         table.add_row(*cells)
-    Console().print(table)
+    console().print(table)
+
+
+def console() -> Console:
+    """Rich console; wide when the output is not a terminal (logs, CI) so tables stay whole."""
+    terminal = Console()
+    return terminal if terminal.is_terminal else Console(width=200)
 
 
 def environment() -> dict[str, Any]:
@@ -177,11 +187,11 @@ def external_batch(
     return {"video": video, "mask": mask, "masked": masked}
 
 
-def external_step(
-    system: torch.nn.Module, batch: dict[str, torch.Tensor], device: torch.device, precision: str
+def training_iteration(
+    system: torch.nn.Module, batch: dict[str, Any], device: torch.device, precision: str
 ) -> Callable[[], None]:
-    """One training iteration of a :class:`CompletionSystem`: its own ``training_step``
-    (forward + eq. 1-3 losses) under autocast, backward, optimizer step."""
+    """One training iteration as Lightning runs it with automatic optimisation: the system's
+    own ``training_step`` (forward + losses) under autocast, backward, optimizer step."""
     optimizer = first_optimizer(system.configure_optimizers())
 
     def step() -> None:
@@ -194,14 +204,40 @@ def external_step(
     return step
 
 
+def random_vgg_weights(folder: Path) -> Path:
+    """A randomly initialised VGG16 ``features`` state dict (no ImageNet weights are on disk):
+    the perceptual loss then costs what it costs with real weights."""
+    from torchvision.models.vgg import cfgs, make_layers
+
+    path = folder / "vgg16_random_init.pt"
+    if not path.is_file():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            features = make_layers(cfgs["D"])
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(features.state_dict(), path)
+    return path
+
+
+def uses_random_vgg(cfg: DictConfig) -> bool:
+    """The model has a perceptual loss whose VGG16 weights file is not on disk."""
+    model = cfg.model
+    if not model.get("perceptual_weight"):
+        return False
+    return not (model.get("vgg_weights") and Path(model.vgg_weights).is_file())
+
+
 def build_system(cfg: DictConfig, compile: bool) -> torch.nn.Module:
-    """``cfg.model`` with the bench's speed switches, on the bench device, configured."""
+    """``cfg.model`` with the bench's speed switches, on the bench device, configured as
+    Lightning does (``configure_model``) and in training mode."""
     model_cfg = cfg.model.copy()
     for key, value in (("channels_last", cfg.channels_last), ("compile", compile)):
         if key in model_cfg:
             model_cfg[key] = value
         elif value:
             raise ValueError(f"model={cfg.model.method} has no {key} option")
+    if uses_random_vgg(cfg):
+        model_cfg.vgg_weights = str(random_vgg_weights(Path(cfg.paths.output_dir)))
     system = hydra.utils.instantiate(model_cfg)
     system.to(resolve_device(cfg.device))
     system.configure_model()
@@ -209,15 +245,57 @@ def build_system(cfg: DictConfig, compile: bool) -> torch.nn.Module:
     return system
 
 
+def internal_batch(
+    num_frames: int, size: tuple[int, int], uses_flow: bool, device: torch.device
+) -> dict[str, Any]:
+    """Synthetic window of the internal-learning systems, built by their own data code
+    (``WindowDataset``, ``FlowTargets``): random frames, a centred box hole, the fixed noise
+    input and, with flow, a uniform 1.5-pixel estimated flow (interval 1, forward)."""
+    from vidinpaint.data.internal import FlowTargets, Window, WindowDataset
+    from vidinpaint.nets.skipnet import make_noise
+
+    height, width = size
+    video = torch.rand(num_frames, 3, height, width)
+    hole = external_batch(1, num_frames, size, torch.device("cpu"))["mask"][0]
+    noise = make_noise(num_frames, height, width, seed=0)
+    flows = None
+    if uses_flow:
+        pairs = max(num_frames - 1, 0)
+        flow = torch.full((pairs, 2, height, width), 1.5)
+        flows = FlowTargets({(1, "f"): flow, (1, "b"): -flow}, hole)
+    batch = WindowDataset(video, hole, noise, flows)[Window(0, num_frames, 1, "f")]
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def is_internal(cfg: DictConfig) -> bool:
+    return cfg.model.method in INTERNAL_METHODS
+
+
+def sample_shape(cfg: DictConfig) -> tuple[int, int, tuple[int, int]]:
+    """(batch_size, clip_len, size) of one iteration; null settings take the paper's sample:
+    external: ``batch_size`` clips of ``data.clip_len`` frames at ``data.size``; internal: one
+    window of ``model.batch_frames`` frames (1 for DIP) at ``il_size``."""
+    if is_internal(cfg):
+        frames = 1 if cfg.model.method == "dip" else cfg.model.batch_frames
+        clip_len = cfg.clip_len if cfg.clip_len is not None else frames
+        return 1, int(clip_len), as_size(cfg.size if cfg.size is not None else cfg.il_size)
+    clip_len = cfg.clip_len if cfg.clip_len is not None else cfg.data.clip_len
+    size = cfg.size if cfg.size is not None else cfg.data.size
+    return int(cfg.batch_size), int(clip_len), as_size(size)
+
+
 def make_step(
     cfg: DictConfig, system: torch.nn.Module, device: torch.device
 ) -> tuple[Callable[[], None], dict[str, Any]]:
-    """A closure running one training iteration of ``system`` on synthetic inputs, and the
-    shape information of that iteration."""
-    clip_len, size = int(cfg.clip_len), as_size(cfg.size)
-    batch = external_batch(int(cfg.batch_size), clip_len, size, device)
-    shape = {"batch_size": int(cfg.batch_size), "clip_len": clip_len, "size": list(size)}
-    return external_step(system, batch, device, cfg.precision), shape
+    """A closure running one training iteration of ``system`` (its own ``training_step``,
+    backward, optimizer step) on synthetic inputs, and the shape of that iteration."""
+    batch_size, clip_len, size = sample_shape(cfg)
+    if is_internal(cfg):
+        batch = internal_batch(clip_len, size, system.uses_flow, device)
+    else:
+        batch = external_batch(batch_size, clip_len, size, device)
+    shape = {"batch_size": batch_size, "clip_len": clip_len, "size": list(size)}
+    return training_iteration(system, batch, device, cfg.precision), shape
 
 
 def count_flops(step: Callable[[], None]) -> int:
@@ -267,9 +345,7 @@ def bench_train(cfg: DictConfig) -> dict[str, Any]:
             step, shape = make_step(cfg, system, device)
             flops = count_flops(step)
         iters = int(cfg.iters if cfg.iters is not None else (20 if device.type == "cuda" else 3))
-        warmup = int(
-            cfg.warmup if cfg.warmup is not None else (5 if device.type == "cuda" else 0)
-        )
+        warmup = int(cfg.warmup if cfg.warmup is not None else (5 if device.type == "cuda" else 0))
         if iters < 1:
             raise ValueError(f"iters must be >= 1, got {iters}")
         time_steps(step, device, warmup)
@@ -278,7 +354,9 @@ def bench_train(cfg: DictConfig) -> dict[str, Any]:
     memory_mb, memory_kind = peak_memory_mb(device)
     achieved = flops / seconds / 1e12
     peak, peak_basis = (
-        (float(cfg.peak_tflops), "given") if cfg.peak_tflops else peak_tflops_for(device, cfg.precision)
+        (float(cfg.peak_tflops), "given")
+        if cfg.peak_tflops
+        else peak_tflops_for(device, cfg.precision)
     )
     return {
         "mode": "train",
@@ -309,7 +387,16 @@ def bench_train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def notes_for(cfg: DictConfig) -> str:
-    return ""
+    """What differs from a real training run."""
+    notes = ["synthetic input tensors (no data loading)"]
+    if uses_random_vgg(cfg):
+        notes.append(
+            "perceptual loss with randomly initialised VGG16 weights (no ImageNet weights on "
+            "disk; same cost as real ones)"
+        )
+    if is_internal(cfg):
+        notes.append("one window at interval 1, forward; flow targets: uniform 1.5 px")
+    return "; ".join(notes)
 
 
 TRAIN_COLUMNS = {
@@ -328,6 +415,240 @@ TRAIN_COLUMNS = {
 }
 
 
+# ----------------------------------------------------------------------------- data mode
+DATA_TARGETS = {"datamodule_2_workers_vs_raw": 0.8, "prepared_vs_full_resolution": 5.0}
+
+
+def compose_data(overrides: list[str]) -> DictConfig:
+    """A resolved ``data`` config composed from conf/ (e.g. ``data=folder``) with overrides."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        cfg = compose("bench", overrides=overrides)
+    else:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("bench", overrides=overrides)
+    return OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True))
+
+
+def shape_overrides(data_cfg: DictConfig) -> list[str]:
+    """Overrides giving another dataset this one's clip length, size and batch size."""
+    height, width = data_cfg.size
+    return [
+        f"data.clip_len={data_cfg.clip_len}",
+        f"data.size=[{height},{width}]",
+        f"data.batch_size={data_cfg.batch_size}",
+    ]
+
+
+def endless(loader: Any) -> Any:
+    """Batches of ``loader``, epoch after epoch."""
+    while True:
+        yield from loader
+
+
+def loader_throughput(
+    datamodule: Any, num_workers: int, num_clips: int, warmup_batches: int, seed: int
+) -> tuple[float, float, list[tuple[str, int]]]:
+    """Seconds and clips/s of the DataModule's training loader over at least ``num_clips``
+    clips after ``warmup_batches`` untimed batches (worker start-up), and the (path, start) of
+    the timed clips. The shuffle order depends only on ``seed``."""
+    datamodule.num_workers = num_workers
+    torch.manual_seed(seed)
+    loader = datamodule.train_dataloader()
+
+    stream = endless(loader)
+    for _ in range(warmup_batches):
+        next(stream)
+    clips: list[tuple[str, int]] = []
+    start = time.perf_counter()
+    while len(clips) < num_clips:
+        batch = next(stream)
+        clips.extend(zip(batch["path"], batch["start"].tolist(), strict=True))
+    seconds = time.perf_counter() - start
+    stream.close()
+    del stream, loader
+    return seconds, len(clips) / seconds, clips
+
+
+def raw_decode_throughput(
+    clips: list[tuple[str, int]], clip_len: int, threads: int
+) -> tuple[float, float] | None:
+    """Seconds and clips/s of plain decord decoding of the same frame ranges at the source
+    resolution (a reader per clip, ``get_batch`` of the contiguous range, no crop or resize),
+    in this process. None when a source is not a video file (frame folders, .seq)."""
+    import cv2  # noqa: F401  (before decord: decord's zlib breaks cv2's PNG reading)
+    import decord
+
+    from vidinpaint.video_io import VIDEO_SUFFIXES
+
+    if any(Path(path).suffix.lower() not in VIDEO_SUFFIXES for path, _ in clips):
+        return None
+    start = time.perf_counter()
+    for path, first in clips:
+        reader = decord.VideoReader(path, num_threads=threads)
+        reader.get_batch(list(range(first, first + clip_len))).asnumpy()
+        del reader
+    seconds = time.perf_counter() - start
+    return seconds, len(clips) / seconds
+
+
+def dataset_rows(
+    name: str, data_cfg: DictConfig, cfg: DictConfig, prepared_dir: Path | None
+) -> list[dict[str, Any]]:
+    """Rows of one dataset: the DataModule at each worker count, raw decord on the same clips
+    and, with ``prepared_dir``, the DataModule again on clips cached by ``vidinpaint-prepare``
+    (``write_index(with_clips=True)``) into that folder."""
+    bench = cfg.data_bench
+    kwargs = {"cache_dir": str(prepared_dir)} if prepared_dir is not None else {}
+    datamodule = hydra.utils.instantiate(data_cfg, **kwargs)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    index = datamodule.index
+    heights = sorted({v.height for v in index.videos})
+    widths = sorted({v.width for v in index.videos})
+    info = {
+        "dataset": name,
+        "clip_len": datamodule.clip_len,
+        "size": "x".join(map(str, datamodule.size)),
+        "sources": f"{len(index.videos)} videos, {heights[0]}..{heights[-1]} x "
+        f"{widths[0]}..{widths[-1]}",
+        "train_clips": len(index.split_clips("train")),
+    }
+    rows: list[dict[str, Any]] = []
+    full: dict[int, float] = {}
+    clips: list[tuple[str, int]] = []
+    for workers in bench.worker_counts:
+        seconds, rate, timed = loader_throughput(
+            datamodule, int(workers), bench.num_clips, bench.warmup_batches, cfg.seed
+        )
+        clips = clips or timed
+        full[int(workers)] = rate
+        rows.append(
+            {
+                **info,
+                "reader": "datamodule",
+                "workers": int(workers),
+                "clips": len(timed),
+                "seconds": seconds,
+                "clips_per_s": rate,
+            }
+        )
+    raw = raw_decode_throughput(clips, datamodule.clip_len, bench.decode_threads)
+    if raw is None:
+        log.warning("%s: sources are not video files, no raw decord reference", name)
+    else:
+        rows.append(
+            {
+                **info,
+                "reader": "raw decord",
+                "workers": None,
+                "clips": len(clips),
+                "seconds": raw[0],
+                "clips_per_s": raw[1],
+            }
+        )
+        for row in rows[:-1]:
+            row["vs_raw"] = row["clips_per_s"] / raw[1]
+    if prepared_dir is not None:
+        start = time.perf_counter()
+        datamodule.write_index(with_clips=True)
+        prepare_seconds = time.perf_counter() - start
+        prepared = hydra.utils.instantiate(data_cfg, **kwargs)
+        prepared.setup("fit")
+        if any(c.cached is None for c in prepared.index.clips):
+            raise RuntimeError(f"{name}: the prepared index in {prepared_dir} has no cached clips")
+        for workers in bench.worker_counts:
+            seconds, rate, timed = loader_throughput(
+                prepared, int(workers), bench.num_clips, bench.warmup_batches, cfg.seed
+            )
+            rows.append(
+                {
+                    **info,
+                    "reader": "datamodule, prepared clips",
+                    "workers": int(workers),
+                    "clips": len(timed),
+                    "seconds": seconds,
+                    "clips_per_s": rate,
+                    "vs_full": rate / full[int(workers)],
+                    "prepare_seconds": prepare_seconds,
+                }
+            )
+    return rows
+
+
+def data_targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets per dataset: DataModule with 2 workers >= 80% of raw decoding;
+    prepared clips >= 5x the clips/s of full-resolution sources (same worker count)."""
+    targets: dict[str, Any] = {}
+    for row in rows:
+        key = None
+        if row["reader"] == "datamodule" and row["workers"] == 2 and "vs_raw" in row:
+            key, value = "datamodule_2_workers_vs_raw", row["vs_raw"]
+        elif row["reader"] == "datamodule, prepared clips" and row["workers"] == 0:
+            key, value = "prepared_vs_full_resolution", row["vs_full"]
+        if key is not None:
+            targets[f"{row['dataset']}/{key}"] = {
+                "value": value,
+                "target": DATA_TARGETS[key],
+                "met": value >= DATA_TARGETS[key],
+            }
+    return targets
+
+
+def bench_data(cfg: DictConfig) -> dict[str, Any]:
+    """Clips/s of (a) ``cfg.data`` (synthetic by default), (b) the sample videos under
+    ``data_bench.samples`` (``data=folder``; skipped when unset), (c) the same samples as clips
+    prepared by ``vidinpaint-prepare`` vs their full-resolution sources. Without samples, (c)
+    runs on synthetic videos of ``data_bench.fullres_frame_size`` pixels instead."""
+    output_dir = Path(cfg.paths.output_dir)
+    rows = dataset_rows(cfg.data.name, cfg.data, cfg, None)
+    samples = cfg.data_bench.samples
+    overrides = shape_overrides(cfg.data)
+    if samples and Path(samples).is_dir():
+        folder = compose_data(["data=folder", f"data.root={Path(samples).resolve()}", *overrides])
+        rows += dataset_rows("samples", folder, cfg, output_dir / "prepared-samples")
+    else:
+        if samples:
+            log.warning("data_bench.samples=%s is not a folder: sample videos skipped", samples)
+        size = int(cfg.data_bench.fullres_frame_size)
+        synthetic = compose_data(
+            [
+                "data=synthetic",
+                f"data.root={output_dir / f'synthetic-{size}'}",
+                f"data.adapter.frame_size={size}",
+                f"data.adapter.num_videos={cfg.data_bench.fullres_videos}",
+                *overrides,
+            ]
+        )
+        rows += dataset_rows(
+            f"synthetic-{size}px", synthetic, cfg, output_dir / "prepared-synthetic"
+        )
+    return {
+        "mode": "data",
+        "device_name": device_name(torch.device("cpu")),
+        "num_clips": cfg.data_bench.num_clips,
+        "decode_threads": cfg.data_bench.decode_threads,
+        "rows": rows,
+        "targets": data_targets(rows),
+        **environment(),
+    }
+
+
+DATA_COLUMNS = {
+    "dataset": "dataset",
+    "sources": "sources",
+    "size": "clip HxW",
+    "reader": "reader",
+    "workers": "workers",
+    "clips": "clips",
+    "clips_per_s": "clips/s",
+    "vs_raw": "vs raw",
+    "vs_full": "vs full-res",
+}
+
+
 # ----------------------------------------------------------------------------- entry point
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Runs the bench ``cfg.mode``, prints its table, writes the JSON; returns the result."""
@@ -336,8 +657,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         row = {**record, "size": "x".join(map(str, record["size"]))}
         print_table(f"vidinpaint-bench train ({record['device_name']})", [row], TRAIN_COLUMNS)
         if record["notes"]:
-            Console().print(record["notes"])
+            console().print(record["notes"])
         result = record
+    elif cfg.mode == "data":
+        result = bench_data(cfg)
+        rows = [
+            {**row, "workers": "in-process" if row["workers"] is None else row["workers"]}
+            for row in result["rows"]
+        ]
+        print_table(
+            f"vidinpaint-bench data (clip_len {cfg.data.clip_len}, {result['device_name']})",
+            rows,
+            DATA_COLUMNS,
+        )
+        for key, target in result["targets"].items():
+            verdict = "met" if target["met"] else "NOT met"
+            console().print(
+                f"{key}: {target['value']:.3g} (target >= {target['target']}) {verdict}"
+            )
     else:
         raise ValueError(f"mode must be one of {MODES}, got {cfg.mode!r}")
     for path in write_results(cfg, result):
@@ -345,7 +682,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="bench")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="bench")
 def hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -1,6 +1,6 @@
 """vidinpaint-prepare: index a dataset once and cache the index (and optionally the clips).
 
-    vidinpaint-prepare data=faceforensics data.root=/data/ff prepare.cache_clips=true
+vidinpaint-prepare data=faceforensics data.root=/data/ff prepare.cache_clips=true
 """
 
 from __future__ import annotations

@@ -137,10 +137,12 @@ class InternalLearningSystem(L.LightningModule):
         self.net.load_state_dict(self._initial_state(seed))
         # raises MissingWeightsError (how to supply the file or set perceptual_weight=0)
         self.perceptual = PerceptualLoss(vgg_weights) if perceptual_weight > 0 else None
+        # L_r of every training iteration of the last fit (a DIP frame's run: dip_iters entries)
         self.recon_history: list[float] = []
+        # DIP: frame -> (L_r, image (1,3,H,W)) of the lowest-loss scored iterate
         self._dip_frame = -1
         self._dip_iter = 0
-        self._dip_best: dict[int, tuple[float, Tensor]] = {}
+        self.dip_best: dict[int, tuple[float, Tensor]] = {}
 
     # ---------------------------------------------------------------- network
     def _build_net(self) -> SkipEncoderDecoder:
@@ -223,9 +225,9 @@ class InternalLearningSystem(L.LightningModule):
             self._dip_iter += 1
             check = self._dip_iter % self.hparams.dip_check_every == 0
             if check or self._dip_iter == self.hparams.dip_iters:
-                best = self._dip_best.get(self._dip_frame)
+                best = self.dip_best.get(self._dip_frame)
                 if best is None or recon < best[0]:
-                    self._dip_best[self._dip_frame] = (recon, out["image"].detach().float().cpu())
+                    self.dip_best[self._dip_frame] = (recon, out["image"].detach().float().cpu())
         logged = {k: v.detach() for k, v in out.items() if k != "image"}
         self.log_dict({f"train/{k}": v for k, v in logged.items()}, prog_bar=True,
                       batch_size=1)
@@ -267,6 +269,12 @@ class InternalLearningSystem(L.LightningModule):
         pad = (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE)
         video = F.pad(video, pad, mode="replicate")
         hole = F.pad(hole, pad, mode="replicate")
+        smallest = 3 * SIZE_MULTIPLE
+        if self.hparams.pad_mode == "reflect" and min(video.shape[-2:]) < smallest:
+            raise ValueError(
+                f"pad_mode=reflect needs frames of at least {smallest}x{smallest}, got "
+                f"{height}x{width}: set model.pad_mode=replicate"
+            )
         chunk = self.hparams.chunk_frames
         outputs = []
         for index, start in enumerate(range(0, video.shape[0], chunk)):
@@ -282,7 +290,7 @@ class InternalLearningSystem(L.LightningModule):
         hp = self.hparams
         self._reset_net(hp.seed)
         self.recon_history = []
-        self._dip_best, self._dip_frame = {}, -1
+        self.dip_best, self._dip_frame = {}, -1
         noise = make_noise(num_frames, height, width, seed=hp.noise_seed + index)
         batch_frames = min(hp.batch_frames, num_frames)
         flows = None
@@ -322,7 +330,7 @@ class InternalLearningSystem(L.LightningModule):
         )
         trainer.fit(self, datamodule=data)
         if self.method == "dip":
-            return torch.cat([self._dip_best[f][1] for f in range(num_frames)])
+            return torch.cat([self.dip_best[f][1] for f in range(num_frames)])
         return self._generate(noise, batch_frames, trainer.strategy.root_device)
 
     @torch.no_grad()

@@ -169,8 +169,9 @@ def main(overrides: list[str]) -> dict:
         "schedules": {},
         "rows": [],
     }
-    clips = {c: load_clip(Path(bench["samples_dir"]) / c, bench["frames"], size)
-             for c in bench["clips"]}
+    clips = {
+        c: load_clip(Path(bench["samples_dir"]) / c, bench["frames"], size) for c in bench["clips"]
+    }
     for name in bench["schedules"]:
         extra = bench["variants"].get(name, [f"schedule={name}"])
         for method in sweep_methods():
@@ -179,12 +180,18 @@ def main(overrides: list[str]) -> dict:
             for clip, video in clips.items():
                 mask = box_mask(video.shape[0], *size, bench["mask"], bench["box"])
                 log.info("%s / %s / %s", name, method, clip)
-                row = {"schedule": name, "method": method, "clip": clip,
-                       **run_one(cfg, video, mask)}
+                row = {
+                    "schedule": name,
+                    "method": method,
+                    "clip": clip,
+                    **run_one(cfg, video, mask),
+                }
                 log.info("%s", row)
                 record["rows"].append(row)
-    results = ROOT / bench["results"] if not Path(bench["results"]).is_absolute() else Path(
-        bench["results"]
+    results = (
+        ROOT / bench["results"]
+        if not Path(bench["results"]).is_absolute()
+        else Path(bench["results"])
     )
     write_atomic(results.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     write_atomic(results.with_suffix(".md"), markdown(record))

@@ -12,7 +12,7 @@ from vidinpaint.models.external import CompletionSystem
 from vidinpaint.train import train
 
 AAAI19 = sorted(p.stem for p in (CONF_DIR / "experiment" / "aaai19").glob("*.yaml"))
-DATASETS = sorted(p.stem for p in (CONF_DIR / "data").glob("*.yaml"))
+DATASETS = sorted(p.stem for p in (CONF_DIR / "data").glob("[!_]*.yaml"))
 
 
 def test_every_table2_cell_and_ablation_has_a_recipe():

@@ -15,6 +15,7 @@ output folder, and also to ``out=PATH`` when given. Settings: ``conf/bench.yaml`
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import resource
 import statistics
@@ -68,7 +69,7 @@ def resolve_device(name: str) -> torch.device:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cores = len(__import__("os").sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
     return f"{platform.processor() or platform.machine()} CPU, {cores} cores"
 
 
@@ -129,8 +130,10 @@ def print_table(title: str, rows: list[dict[str, Any]], columns: dict[str, str])
             value = row.get(key)
             if value is None:
                 cells.append("n/a")
-            elif isinstance(value, float) or (isinstance(value, int) and value >= 10**6):
+            elif isinstance(value, int) and value >= 10**6:
                 cells.append(f"{value:.4g}")
+            elif isinstance(value, float):
+                cells.append(f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}")
             else:
                 cells.append(str(value))
         table.add_row(*cells)
@@ -148,6 +151,8 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cpu_threads": torch.get_num_threads(),
+        # other processes on the machine slow CPU timings: keep the load beside them
+        "load_avg_1min": os.getloadavg()[0],
         "git_sha": runs.git_sha(),
     }
 

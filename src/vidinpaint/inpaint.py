@@ -130,8 +130,13 @@ def inpaint_video(
     for index, start in enumerate(starts):
         part = slice(start, start + chunk_frames)
         if len(starts) > 1:
-            log.info("chunk %d/%d: frames %d-%d", index + 1, len(starts), start,
-                     min(start + chunk_frames, num_frames) - 1)
+            log.info(
+                "chunk %d/%d: frames %d-%d",
+                index + 1,
+                len(starts),
+                start,
+                min(start + chunk_frames, num_frames) - 1,
+            )
         if not holes[part].any():
             continue
         video = resize_frames(frames[part], resolution)
@@ -147,8 +152,15 @@ def run(cfg: DictConfig) -> Path:
     frames, fps, holes = load_inputs(cfg)
     system, internal = load_system(cfg)
     check_resolution(resolution, internal)
-    log.info("%s: %d frames %dx%d at %.2f fps, working at %dx%d", cfg.model.method,
-             frames.shape[0], frames.shape[1], frames.shape[2], fps, *resolution)
+    log.info(
+        "%s: %d frames %dx%d at %.2f fps, working at %dx%d",
+        cfg.model.method,
+        frames.shape[0],
+        frames.shape[1],
+        frames.shape[2],
+        fps,
+        *resolution,
+    )
     result = inpaint_video(system, frames, holes, resolution, int(cfg.chunk_frames))
     output = write_video(cfg.output, result, fps)
     log.info("wrote %s", output)

@@ -13,6 +13,7 @@ from typing import Any
 import hydra
 import torch
 from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -42,7 +43,14 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
 
 
 def callbacks_and_loggers(cfg: DictConfig) -> tuple[list[Callback], list[Logger]]:
-    return instantiate_group(cfg.get("callbacks")), instantiate_group(cfg.get("logger"))
+    """The run's callbacks and loggers (the LR monitor only where there is a logger)."""
+    callbacks, loggers = (
+        instantiate_group(cfg.get("callbacks")),
+        instantiate_group(cfg.get("logger")),
+    )
+    if not loggers:
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return callbacks, loggers
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:

@@ -116,10 +116,15 @@ class InternalLearningSystem(L.LightningModule):
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if epoch_mode not in EPOCH_MODES:
             raise ValueError(f"epoch_mode must be one of {EPOCH_MODES}, got {epoch_mode!r}")
-        counts = {"epochs": epochs, "iters_per_batch": iters_per_batch,
-                  "batches_per_epoch": batches_per_epoch, "dip_iters": dip_iters,
-                  "dip_check_every": dip_check_every, "batch_frames": batch_frames,
-                  "chunk_frames": chunk_frames}
+        counts = {
+            "epochs": epochs,
+            "iters_per_batch": iters_per_batch,
+            "batches_per_epoch": batches_per_epoch,
+            "dip_iters": dip_iters,
+            "dip_check_every": dip_check_every,
+            "batch_frames": batch_frames,
+            "chunk_frames": chunk_frames,
+        }
         for name, value in counts.items():
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
@@ -198,7 +203,8 @@ class InternalLearningSystem(L.LightningModule):
                 src, dst = dst, src
             pred_flow = flow[src, channel : channel + 2].float()
             terms["flow"] = (
-                hp.flow_weight, flow_loss(pred_flow, batch["flow_target"], batch["flow_valid"])
+                hp.flow_weight,
+                flow_loss(pred_flow, batch["flow_target"], batch["flow_valid"]),
             )
             pixel_flow = pred_flow * batch["flow_scale"]
             terms["consistency"] = (
@@ -229,8 +235,7 @@ class InternalLearningSystem(L.LightningModule):
                 if best is None or recon < best[0]:
                     self.dip_best[self._dip_frame] = (recon, out["image"].detach().float().cpu())
         logged = {k: v.detach() for k, v in out.items() if k != "image"}
-        self.log_dict({f"train/{k}": v for k, v in logged.items()}, prog_bar=True,
-                      batch_size=1)
+        self.log_dict({f"train/{k}": v for k, v in logged.items()}, prog_bar=True, batch_size=1)
         return out["loss"]
 
     # ---------------------------------------------------------------- users
@@ -304,17 +309,32 @@ class InternalLearningSystem(L.LightningModule):
             directions = ("f", "b") if self.uses_flow else ("f",)
             windows = all_windows(num_frames, batch_frames, intervals, directions)
             middle = middle_window(num_frames, batch_frames) if hp.middle_batch else None
-            sampler = WindowSampler(windows, hp.iters_per_batch, hp.epoch_mode,
-                                    hp.batches_per_epoch, middle, shuffle=True, seed=hp.seed)
+            sampler = WindowSampler(
+                windows,
+                hp.iters_per_batch,
+                hp.epoch_mode,
+                hp.batches_per_epoch,
+                middle,
+                shuffle=True,
+                seed=hp.seed,
+            )
             epochs = hp.epochs
             if self.uses_flow:
                 cache = Path(hp.flow_cache) / f"flows_{index:04d}.pt" if hp.flow_cache else None
-                estimated = video_flows(video, self.intervals, hp.flow_method, hp.raft_weights,
-                                        cache_path=cache)
+                estimated = video_flows(
+                    video, self.intervals, hp.flow_method, hp.raft_weights, cache_path=cache
+                )
                 flows = FlowTargets(estimated, hole, normalize=hp.normalize_flow)
         data = InternalVideoData(video, hole, noise, sampler, flows)
-        log.info("%s: %d frames %dx%d, %d epochs x %d iterations", self.method, num_frames,
-                 height, width, epochs, len(sampler))
+        log.info(
+            "%s: %d frames %dx%d, %d epochs x %d iterations",
+            self.method,
+            num_frames,
+            height,
+            width,
+            epochs,
+            len(sampler),
+        )
         trainer = L.Trainer(
             accelerator=hp.accelerator,
             devices=1,
@@ -344,8 +364,9 @@ class InternalLearningSystem(L.LightningModule):
             if str(self.hparams.precision).startswith("bf16")
             else contextlib.nullcontext()
         )
-        starts = [min(max(f - batch_frames // 2, 0), num_frames - batch_frames)
-                  for f in range(num_frames)]
+        starts = [
+            min(max(f - batch_frames // 2, 0), num_frames - batch_frames) for f in range(num_frames)
+        ]
         frames = torch.empty(num_frames, 3, *noise.shape[-2:])
         with autocast:
             for start in sorted(set(starts)):

@@ -1,0 +1,289 @@
+"""Internal learning (ICCV'19): noise, the window sampler, flow targets, tiny fits, configs."""
+
+from __future__ import annotations
+
+import math
+
+import hydra
+import pytest
+import torch
+
+from conftest import compose_config
+from vidinpaint.data.internal import (
+    FlowTargets,
+    Window,
+    WindowDataset,
+    WindowSampler,
+    all_windows,
+    middle_window,
+)
+from vidinpaint.losses import MissingWeightsError
+from vidinpaint.models.internal import InternalLearningSystem
+from vidinpaint.nets.skipnet import make_noise
+
+T, H, W = 8, 64, 128
+TINY = dict(pad_mode="replicate", perceptual_weight=0.0, seed=0, noise_seed=0)
+
+
+def synthetic_clip() -> tuple[torch.Tensor, torch.Tensor]:
+    """8 frames 64x128 of a smooth pattern panning right 2 px per frame; a 16x32 box hole."""
+    y, x = torch.meshgrid(torch.arange(H).float(), torch.arange(W).float(), indexing="ij")
+    frames = []
+    for t in range(T):
+        u = x - 2 * t
+        red = 0.5 + 0.4 * torch.sin(u / 9)
+        green = 0.5 + 0.4 * torch.cos(y / 7)
+        blue = 0.5 + 0.3 * torch.sin((u + y) / 13)
+        frames.append(torch.stack([red, green, blue]))
+    mask = torch.zeros(T, 1, H, W)
+    mask[:, :, 24:40, 48:80] = 1
+    return torch.stack(frames), mask
+
+
+# ---------------------------------------------------------------- noise
+def test_noise_range_and_fixity():
+    noise = make_noise(T, H, W, seed=3)
+    assert noise.shape == (T, 1, H, W)
+    assert noise.min() >= 0 and noise.max() < 0.1
+    assert noise.max() > 0.09 and noise.min() < 0.01  # spans the range, not a constant
+    assert torch.equal(noise, make_noise(T, H, W, seed=3))
+    assert not torch.equal(noise, make_noise(T, H, W, seed=4))
+
+
+def test_each_frame_keeps_its_noise_in_every_window():
+    video, mask = synthetic_clip()
+    noise = make_noise(T, H, W, seed=0)
+    data = WindowDataset(video, mask, noise)
+    first, later = data[Window(0, 5)], data[Window(2, 5)]
+    assert torch.equal(first["noise"][2], later["noise"][0])
+    assert torch.equal(data[Window(1, 3, 3)]["noise"][1], noise[4])
+    assert data[Window(1, 3, 3)]["index"].tolist() == [1, 4, 7]
+
+
+# ---------------------------------------------------------------- windows and sampler
+def test_windows_cover_every_start_interval_direction():
+    windows = all_windows(20, 5, (1, 3, 5), ("f", "b"))
+    expected = {(s, t, d) for t in (1, 3, 5) for d in "fb" for s in range(20) if s + 4 * t <= 19}
+    assert {(w.start, w.interval, w.direction) for w in windows} == expected
+    assert len(windows) == 2 * (16 + 8)  # t = 5 needs 21 frames: none
+    assert Window(2, 5, 3).frames == [2, 5, 8, 11, 14]
+    assert middle_window(20, 5) == Window(10, 5, 1, "f")
+    assert middle_window(8, 5) == Window(3, 5, 1, "f")  # kept inside the video
+
+
+def runs_of(sampler: WindowSampler) -> list[tuple[Window, int]]:
+    """(window, repeat count) of consecutive repeats in one epoch."""
+    runs: list[tuple[Window, int]] = []
+    for window in sampler:
+        if runs and runs[-1][0] == window:
+            runs[-1] = (window, runs[-1][1] + 1)
+        else:
+            runs.append((window, 1))
+    return runs
+
+
+def test_sampled_epoch_counts_and_enumeration():
+    windows = all_windows(20, 5, (1, 3), ("f", "b"))  # 48 windows
+    middle = middle_window(20, 5)
+    sampler = WindowSampler(windows, 7, "sampled", batches_per_epoch=10, middle=middle, seed=1)
+    assert len(sampler) == (10 + 1) * 7
+    seen = []
+    for _ in range(5):  # 5 x 10 = 50 draws: one full pass of the 48 windows, then 2 more
+        runs = runs_of(sampler)
+        assert all(count == 7 for _, count in runs)
+        assert len(runs) == 11 and runs[-1][0] == middle
+        seen += [w for w, _ in runs[:-1]]
+    assert sorted(seen[:48], key=str) == sorted(windows, key=str)
+    assert len({w.direction for w in seen[:10]}) == 2  # random order mixes directions
+
+
+def test_paper_schedule_is_102k_iterations():
+    windows = all_windows(80, 5, (1, 3, 5), ("f", "b"))
+    sampler = WindowSampler(windows, 100, "sampled", 50, middle_window(80, 5))
+    assert 20 * len(sampler) == 102_000
+
+
+def test_sweep_epoch_visits_every_window_once_middle_last():
+    windows = all_windows(12, 5)
+    middle = middle_window(12, 5)
+    sampler = WindowSampler(windows, 3, "sweep", middle=middle, seed=0)
+    assert len(sampler) == 8 * 3
+    runs = runs_of(sampler)
+    assert [c for _, c in runs] == [3] * 8
+    assert sorted(w.start for w, _ in runs) == list(range(8)) and runs[-1][0] == middle
+    other = runs_of(WindowSampler(windows, 3, "sweep", middle=middle, seed=5))
+    assert [w for w, _ in other] != [w for w, _ in runs]  # seed changes the order
+    again = runs_of(WindowSampler(windows, 3, "sweep", middle=middle, seed=0))
+    assert [w for w, _ in again] == [w for w, _ in runs]
+
+
+def test_dip_frames_in_order():
+    sampler = WindowSampler(all_windows(4, 1), 5, "sweep", shuffle=False)
+    assert [w.start for w in sampler] == [f for f in range(4) for _ in range(5)]
+
+
+# ---------------------------------------------------------------- flow targets
+def test_flow_targets_masks_and_normalisation():
+    """Every frame moves 2 px right: fw = +2 (x), bw = -2; checked against slicing."""
+    num, h, w = 4, 8, 16
+    hole = torch.zeros(num, 1, h, w)
+    hole[1, :, 2:4, 6:8] = 1
+    fw = torch.zeros(num - 1, 2, h, w)
+    fw[:, 0] = 2.0
+    flows = {(1, "f"): fw, (1, "b"): -fw}
+    targets = FlowTargets(flows, hole, normalize=True)
+    assert targets.scale[1] == 2.0
+    pairs = targets.pairs(Window(0, 3, 1, "f"))  # pairs (0,1), (1,2)
+    assert torch.allclose(pairs["flow_target"][:, 0], torch.ones(2, h, w))
+    # forward pair (0, 1): frame 1's hole warped to frame 0 sits 2 px to the left
+    expected = torch.zeros(h, w)
+    expected[2:4, 4:6] = 1
+    assert torch.equal(pairs["flow_region"][0, 0], expected)
+    # pair (1, 2): frame 1's own hole
+    own = hole[1, 0]
+    assert torch.equal(pairs["flow_region"][1, 0], own)
+    # valid: outside the region, and the forward target must stay inside (last 2 columns out)
+    valid = pairs["flow_valid"][0, 0]
+    assert valid[:, -2:].sum() == 0 and valid[2:4, 4:6].sum() == 0
+    assert valid[0, :-2].sum() == w - 2
+    raw = FlowTargets(flows, hole, normalize=False)
+    assert raw.scale[1] == 1.0 and raw.pairs(Window(0, 3))["flow_target"][0, 0, 0, 0] == 2.0
+
+
+# ---------------------------------------------------------------- systems
+def test_flow_channel_order_matches_code():
+    system = InternalLearningSystem(method="dip_vid_flow", **TINY)
+    order = [system.flow_channel(t, d) for t in (1, 3, 5) for d in "fb"]
+    assert order == [0, 2, 4, 6, 8, 10]
+    assert system.net.flow_head.conv.out_channels == 12
+
+
+def test_missing_vgg_weights_stop_the_run(tmp_path):
+    with pytest.raises(MissingWeightsError, match="model.perceptual_weight=0"):
+        InternalLearningSystem(
+            method="dip_vid", perceptual_weight=0.01, vgg_weights=str(tmp_path / "vgg16.pth")
+        )
+
+
+def known_pixels_intact(out: torch.Tensor, video: torch.Tensor, mask: torch.Tensor) -> bool:
+    return torch.equal(out * (1 - mask), video * (1 - mask))
+
+
+@pytest.mark.parametrize("method", ["dip_vid", "dip_vid_flow"])
+def test_tiny_fit_lowers_known_loss_and_keeps_known_pixels(method):
+    video, mask = synthetic_clip()
+    system = InternalLearningSystem(
+        method=method, epochs=1, iters_per_batch=6, batches_per_epoch=2, **TINY
+    )
+    out = system.inpaint(video, mask, progress=False)
+    assert out.shape == video.shape and torch.isfinite(out).all()
+    assert known_pixels_intact(out, video, mask)
+    assert (out * mask - video * mask).abs().sum() > 0  # the holes were filled
+    history = system.recon_history
+    assert len(history) == (2 + 1) * 6  # 2 sampled windows + the middle one, 6 iterations each
+    assert max(history[-3:]) < 0.9 * history[0]
+
+
+def test_hole_pixels_are_never_read():
+    video, mask = synthetic_clip()
+    garbage = video * (1 - mask) + torch.rand_like(video) * mask
+    kwargs = dict(method="dip_vid_flow", epochs=1, iters_per_batch=2, batches_per_epoch=2, **TINY)
+    first = InternalLearningSystem(**kwargs).fit_video(video, mask, progress=False)
+    second = InternalLearningSystem(**kwargs).fit_video(garbage, mask, progress=False)
+    assert torch.allclose(first, second, atol=1e-5)
+
+
+def test_flow_losses_reach_the_flow_head():
+    video, mask = synthetic_clip()
+    from vidinpaint.flow import video_flows
+
+    system = InternalLearningSystem(method="dip_vid_flow", intervals=(1,), **TINY)
+    flows = FlowTargets(video_flows(video * (1 - mask), (1,)), mask)
+    batch = WindowDataset(video, mask, make_noise(T, H, W, 0), flows)[Window(1, 5, 1, "b")]
+    out = system.losses(batch)
+    assert out["flow"] > 0 and out["consistency"] > 0
+    expected = out["recon"] + 0.1 * out["flow"] + out["consistency"]
+    assert torch.allclose(out["loss"], expected)
+    out["loss"].backward()
+    assert system.net.flow_head.conv.weight.grad.abs().sum() > 0
+
+
+def test_dip_keeps_the_lowest_loss_scored_iterate():
+    video, mask = synthetic_clip()
+    video, mask = video[:2], mask[:2]
+    iters, every = 12, 4
+    system = InternalLearningSystem(method="dip", dip_iters=iters, dip_check_every=every, **TINY)
+    out = system.inpaint(video, mask, progress=False)
+    assert out.shape == video.shape and known_pixels_intact(out, video, mask)
+    history = system.recon_history
+    assert len(history) == 2 * iters
+    for frame in range(2):
+        scored = [history[frame * iters + k] for k in range(every - 1, iters, every)]
+        loss, image = system.dip_best[frame]
+        assert loss == min(scored)
+        assert torch.equal(out[frame] * mask[frame], image[0] * mask[frame])
+
+
+def test_3d_variant_runs():
+    video, mask = synthetic_clip()
+    system = InternalLearningSystem(
+        method="dip_vid_3dcn", epochs=1, iters_per_batch=1, epoch_mode="sweep", **TINY
+    )
+    out = system.inpaint(video[:6], mask[:6], progress=False)
+    assert out.shape == (6, 3, H, W) and known_pixels_intact(out, video[:6], mask[:6])
+    assert len(system.recon_history) == 2  # windows starting at 0 (the middle, last) and 1
+
+
+def test_odd_sizes_are_padded_and_cropped_back():
+    video, mask = synthetic_clip()
+    video, mask = video[:5, :, :60, :100], mask[:5, :, :60, :100]
+    system = InternalLearningSystem(method="dip_vid", epochs=1, iters_per_batch=1, **TINY)
+    out = system.inpaint(video, mask, progress=False)
+    assert out.shape == video.shape and known_pixels_intact(out, video, mask)
+
+
+def test_bad_shapes_and_masks_are_clear_errors():
+    video, mask = synthetic_clip()
+    system = InternalLearningSystem(method="dip_vid", **TINY)
+    with pytest.raises(ValueError, match="mask must be T,1,H,W"):
+        system.inpaint(video, mask[:, :, :32], progress=False)
+    with pytest.raises(ValueError, match="covers every pixel"):
+        system.inpaint(video, torch.ones_like(mask), progress=False)
+    reflect = InternalLearningSystem(method="dip_vid", pad_mode="reflect", perceptual_weight=0)
+    with pytest.raises(ValueError, match="model.pad_mode=replicate"):
+        reflect.inpaint(video, mask, progress=False)
+
+
+# ---------------------------------------------------------------- configs
+PAPER = {
+    "lr": 1e-2,
+    "recon_weight": 1.0,
+    "flow_weight": 0.1,
+    "consistency_weight": 1.0,
+    "perceptual_weight": 0.01,
+    "batch_frames": 5,
+}
+
+
+@pytest.mark.parametrize("method", ["dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow"])
+def test_paper_recipes_keep_the_papers_settings(method):
+    cfg = compose_config("inpaint", [f"experiment=iccv19/{method}", "input=x", "mask=y"])
+    model = cfg.model
+    assert model.method == method and list(cfg.resolution) == [192, 384]
+    assert {k: model[k] for k in PAPER} == PAPER
+    assert list(model.intervals) == ([1, 3, 5] if method == "dip_vid_flow" else [1])
+    assert model.epoch_mode == ("sampled" if method == "dip_vid_flow" else "sweep")
+    assert (model.epochs, model.iters_per_batch, model.batches_per_epoch) == (20, 100, 50)
+    assert (model.dip_iters, model.dip_check_every) == (5000, 100)
+    assert model.vgg_weights.endswith("/vgg16.pth")
+
+
+@pytest.mark.parametrize("method", ["dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow"])
+def test_method_configs_instantiate(method):
+    cfg = compose_config(
+        "inpaint", [f"method={method}", "schedule=tiny", "model.perceptual_weight=0"]
+    )
+    system = hydra.utils.instantiate(cfg.model)
+    assert isinstance(system, InternalLearningSystem) and system.method == method
+    assert system.hparams.epochs == cfg.schedule.il_epochs
+    assert math.isclose(system.hparams.lr, 1e-2)

@@ -1,0 +1,228 @@
+"""vidinpaint-inpaint: bad input is one line and no output; a tiny run keeps size and frames."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from PIL import Image
+
+from conftest import compose_config
+from vidinpaint.inpaint import inpaint_video, load_inputs, run, run_or_exit
+from vidinpaint.video_io import read_video, write_video
+
+T, H, W = 8, 60, 100
+FAST = [
+    "method=dip_vid",
+    "schedule=tiny",
+    "resolution=[64,128]",
+    "model.pad_mode=replicate",
+    "model.perceptual_weight=0",
+]
+
+
+def save_mask(path: Path, mask: np.ndarray) -> Path:
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path) -> dict[str, Path]:
+    """An 8-frame 60x100 mp4 at 12 fps, masks (box, empty, full, wrong size), bad files."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    frames = (
+        np.stack(
+            [
+                np.stack(
+                    [
+                        128 + 100 * np.sin((x - 2 * t) / 8),
+                        128 + 100 * np.cos(y / 6),
+                        128 + 60 * np.sin((x + y) / 11),
+                    ],
+                    axis=-1,
+                )
+                for t in range(T)
+            ]
+        )
+        .round()
+        .astype(np.uint8)
+    )
+    box = np.zeros((H, W), bool)
+    box[20:36, 40:64] = True
+    folder = tmp_path / "three_masks"
+    folder.mkdir()
+    for i in range(3):
+        save_mask(folder / f"{i:05d}.png", box)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.mp4").write_bytes(b"this is not a video")
+    return {
+        "video": write_video(tmp_path / "in.mp4", torch.from_numpy(frames), 12.0),
+        "mask": save_mask(tmp_path / "mask.png", box),
+        "zero": save_mask(tmp_path / "zero.png", np.zeros((H, W), bool)),
+        "one": save_mask(tmp_path / "one.png", np.ones((H, W), bool)),
+        "big": save_mask(tmp_path / "big.png", np.pad(box, ((0, 4), (0, 0)))),
+        "three": folder,
+        "empty": tmp_path / "empty",
+        "bad": tmp_path / "bad.mp4",
+        "out": tmp_path / "out" / "result.mp4",
+    }
+
+
+def config(clip: dict[str, Path], video: Path, mask: Path, *extra: str):
+    return compose_config(
+        "inpaint",
+        [*FAST, f"input={video}", f"mask={mask}", f"output={clip['out']}", *extra],
+        output_dir=clip["out"].parent,
+    )
+
+
+BAD = {
+    "unreadable video": ("bad", "mask", [], "cannot decode video"),
+    "missing video": ("missing", "mask", [], "video not found"),
+    "empty frame folder": ("empty", "mask", [], "has no"),
+    "all-zero mask": ("video", "zero", [], "no hole pixel"),
+    "all-one mask": ("video", "one", [], "covers every pixel"),
+    "wrong-size mask": ("video", "big", [], "mask size 64x100 differs from the video's 60x100"),
+    "frame count mismatch": ("video", "three", [], "mask has 3 frames, the video 8"),
+    "resolution not a multiple of 64": ("video", "mask", ["resolution=[60,100]"], "multiples"),
+    "external without checkpoint": ("video", "mask", ["method=combcn"], "needs ckpt=PATH"),
+    "missing VGG16 weights": ("video", "mask", ["model.perceptual_weight=0.01"], "VGG16"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_and_no_output(case, clip, capsys):
+    video_key, mask_key, extra, expected = BAD[case]
+    video = clip.get(video_key, clip["video"].with_name("missing.mp4"))
+    with pytest.raises(SystemExit) as exit_info:
+        run_or_exit(config(clip, video, clip[mask_key], *extra))
+    message = str(exit_info.value.code)
+    assert message.startswith("vidinpaint-inpaint: error: ") and "\n" not in message
+    assert expected in message
+    assert not clip["out"].exists()
+    assert not clip["out"].parent.exists() or not list(clip["out"].parent.glob("*.mp4"))
+
+
+def test_cli_bad_input_exits_nonzero_with_one_error_line(clip, tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "vidinpaint.inpaint",
+        *FAST,
+        f"input={clip['video']}",
+        f"mask={clip['zero']}",
+        f"output={clip['out']}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        f"vidinpaint-inpaint: error: mask {clip['zero']} has no hole pixel "
+        "(non-zero = remove): nothing to do"
+    ]
+    assert not clip["out"].exists()
+
+
+def test_static_mask_applies_to_every_frame_and_resizes_on_request(clip):
+    frames, fps, holes = load_inputs(config(clip, clip["video"], clip["mask"]))
+    assert frames.shape == (T, H, W, 3) and fps == pytest.approx(12.0)
+    assert holes.shape == (T, 1, H, W) and holes.sum() == T * 16 * 24
+    _, _, resized = load_inputs(config(clip, clip["video"], clip["big"], "mask_resize=true"))
+    assert resized.shape == (T, 1, H, W) and resized.any()
+
+
+def test_known_pixels_are_bit_identical_before_encoding(clip):
+    cfg = config(clip, clip["video"], clip["mask"])
+    frames, _, holes = load_inputs(cfg)
+    system = instantiate(cfg.model)
+    result = inpaint_video(system, frames, holes, (64, 128), chunk_frames=5, progress=False)
+    known = ~holes.permute(0, 2, 3, 1).expand_as(frames)
+    assert result.dtype == torch.uint8 and result.shape == frames.shape
+    assert torch.equal(result[known], frames[known])
+    assert not torch.equal(result[~known], frames[~known])
+
+
+def test_cli_run_writes_video_with_input_size_frames_and_rate(clip):
+    output = run(config(clip, clip["video"], clip["mask"], "panel=true"))
+    assert output == clip["out"] and output.is_file()
+    frames, fps = read_video(output)
+    assert frames.shape == (T, H, W, 3) and fps == pytest.approx(12.0)
+    panel, _ = read_video(output.with_name("result_panel.mp4"))
+    assert panel.shape == (T, H, 2 * W, 3)
+
+
+def test_sweep_runs_the_four_methods():
+    cfg = compose_config("inpaint", ["sweep=iccv19_ablation", "input=x", "mask=y"])
+    assert cfg.hydra.sweeper.params.method == "dip,dip_vid,dip_vid_3dcn,dip_vid_flow"
+
+
+@pytest.mark.parametrize("method", ["combcn", "cn3d", "cn2d"])
+def test_external_methods_select_their_model(method):
+    cfg = compose_config("inpaint", [f"method={method}", "input=x", "mask=y", "ckpt=c.ckpt"])
+    assert cfg.model.method == method
+
+
+@pytest.mark.realdata
+def test_real_clip_with_its_object_masks(samples, tmp_path):
+    frames_dir, masks_dir = tmp_path / "frames", tmp_path / "masks"
+    frames_dir.mkdir()
+    masks_dir.mkdir()
+    for i in range(8):
+        shutil.copy(samples / "object" / "bmx-trees_frames" / f"{i:05d}.jpg", frames_dir)
+        shutil.copy(samples / "object" / "bmx-trees_mask" / f"{i:05d}.png", masks_dir)
+    out = tmp_path / "out.mp4"
+    cfg = compose_config(
+        "inpaint",
+        [*FAST, f"input={frames_dir}", f"mask={masks_dir}", f"output={out}"],
+        output_dir=tmp_path,
+    )
+    run(cfg)
+    frames, _ = read_video(out)
+    assert frames.shape == (8, 240, 432, 3)
+
+
+@pytest.mark.realdata
+def test_real_long_clip_with_wrong_size_mask_is_an_error(samples, tmp_path):
+    out = tmp_path / "out.mp4"
+    cfg = compose_config(
+        "inpaint",
+        [
+            *FAST,
+            f"input={samples / 'long' / 'running_car.mp4'}",
+            f"mask={samples / 'long' / 'mask_square.png'}",
+            f"output={out}",
+        ],
+        output_dir=tmp_path,
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        run_or_exit(cfg)
+    assert "mask size 240x432 differs from the video's 540x972" in str(exit_info.value.code)
+    assert not out.exists()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_long_clip_in_chunks_with_resized_mask(samples, tmp_path):
+    out = tmp_path / "out.mp4"
+    cfg = compose_config(
+        "inpaint",
+        [
+            *FAST,
+            f"input={samples / 'long' / 'running_car.mp4'}",
+            f"mask={samples / 'long' / 'mask_square.png'}",
+            "mask_resize=true",
+            f"output={out}",
+        ],
+        output_dir=tmp_path,
+    )
+    run(cfg)
+    frames, _ = read_video(out)
+    assert frames.shape == (292, 540, 972, 3)

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from PIL import Image
 
-from conftest import compose_config
+from conftest import CONF_DIR, compose_config
 from vidinpaint.inpaint import inpaint_video, load_inputs, run, run_or_exit
 from vidinpaint.video_io import read_video, write_video
 
@@ -75,9 +77,12 @@ def clip(tmp_path) -> dict[str, Path]:
 
 
 def config(clip: dict[str, Path], video: Path, mask: Path, *extra: str):
+    base = FAST
+    if any(e.startswith("method=") for e in extra):  # another method: no dip_vid settings
+        base = [o for o in FAST if not o.startswith(("method=", "model."))]
     return compose_config(
         "inpaint",
-        [*FAST, f"input={video}", f"mask={mask}", f"output={clip['out']}", *extra],
+        [*base, f"input={video}", f"mask={mask}", f"output={clip['out']}", *extra],
         output_dir=clip["out"].parent,
     )
 
@@ -160,8 +165,12 @@ def test_cli_run_writes_video_with_input_size_frames_and_rate(clip):
 
 
 def test_sweep_runs_the_four_methods():
-    cfg = compose_config("inpaint", ["sweep=iccv19_ablation", "input=x", "mask=y"])
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("inpaint", ["sweep=iccv19_ablation"], return_hydra_config=True)
     assert cfg.hydra.sweeper.params.method == "dip,dip_vid,dip_vid_3dcn,dip_vid_flow"
+    for method in cfg.hydra.sweeper.params.method.split(","):
+        assert compose_config("inpaint", [f"method={method}"]).model.method == method
 
 
 @pytest.mark.parametrize("method", ["combcn", "cn3d", "cn2d"])

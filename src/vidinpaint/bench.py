@@ -34,13 +34,10 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidinpaint import runs
+from vidinpaint import CONF_DIR, runs
 
 log = logging.getLogger(__name__)
 
-# conf/ of the (editable, src-layout) checkout, absolute: with a relative config_path Hydra
-# resolves the conf folder as a Python package when started from the console script
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 MODES = ("data", "train")
 INTERNAL_METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
 PRECISIONS = ("fp32", "bf16")
@@ -687,7 +684,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="bench")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
 def hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 from rich.progress import track
 
-from vidinpaint import evaluation, runs
+from vidinpaint import CONF_DIR, evaluation, runs
 from vidinpaint.models.external import CompletionSystem
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

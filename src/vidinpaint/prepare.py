@@ -10,8 +10,10 @@ import json
 import hydra
 from omegaconf import DictConfig
 
+from vidinpaint import CONF_DIR
 
-@hydra.main(config_path="../../conf", config_name="prepare", version_base="1.3")
+
+@hydra.main(config_path=CONF_DIR, config_name="prepare", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     datamodule = hydra.utils.instantiate(cfg.data)
     index = datamodule.write_index(with_clips=cfg.prepare.cache_clips)

@@ -16,7 +16,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from vidinpaint import runs
+from vidinpaint import CONF_DIR, runs
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return {**metrics, **record}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     return train(cfg).get("val/l1_hole")
 

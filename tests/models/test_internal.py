@@ -237,7 +237,9 @@ def test_3d_variant_runs():
 def test_odd_sizes_are_padded_and_cropped_back():
     video, mask = synthetic_clip()
     video, mask = video[:5, :, :60, :100], mask[:5, :, :60, :100]
-    system = InternalLearningSystem(method="dip_vid", epochs=1, iters_per_batch=1, **TINY)
+    system = InternalLearningSystem(
+        method="dip_vid", epochs=1, iters_per_batch=1, batches_per_epoch=1, **TINY
+    )
     out = system.inpaint(video, mask, progress=False)
     assert out.shape == video.shape and known_pixels_intact(out, video, mask)
 

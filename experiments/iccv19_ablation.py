@@ -105,7 +105,8 @@ def markdown(record: dict) -> str:
         "hole pixels of the composited output; `ssim`: SSIM of the composited frames;",
         "`psnr_known`: PSNR of the raw network output on the known pixels (how well the video",
         "is fitted); `ewarp`: flow warping error of the output (x1e3, flow of the ground truth,",
-        "DIS, lower = steadier); `seconds`: wall time of the fit on this machine's CPU.",
+        "DIS, lower = steadier); `seconds`: wall time of the fit on the 2-core build",
+        "machine's CPU, shared with other jobs (compare within a table only).",
         "",
         f"Clips: {', '.join(bench['clips'])}; first {bench['frames']} frames at "
         f"{record['resolution'][0]}x{record['resolution'][1]}; mask {bench['mask']} "
@@ -120,7 +121,7 @@ def markdown(record: dict) -> str:
         "```",
         "",
     ]
-    for name in bench["schedules"]:
+    for name in record["schedules"]:
         schedule = record["schedules"][name]
         overrides = " ".join(bench["variants"].get(name, [f"schedule={name}"]))
         lines += [
@@ -147,7 +148,30 @@ def markdown(record: dict) -> str:
             ]
             lines.append(f"| {row['clip']} | {row['method']} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += quality_cost(record)
     return "\n".join(lines)
+
+
+def quality_cost(record: dict) -> list[str]:
+    """Hole PSNR of the first schedule against each longer one, per clip and method."""
+    names = list(record["schedules"])
+    if len(names) < 2:
+        return []
+    first = names[0]
+    by_key = {(r["schedule"], r["clip"], r["method"]): r for r in record["rows"]}
+    lines = [
+        f"## quality cost of `{first}`",
+        "",
+        "| clip | method | " + " | ".join(f"psnr_hole {n}" for n in names) + " |",
+        "|---|---|" + "---:|" * len(names),
+    ]
+    for schedule, clip, method in by_key:
+        if schedule != first:
+            continue
+        cells = [by_key.get((n, clip, method), {}).get("psnr_hole") for n in names]
+        text = ["-" if c is None else f"{c:.2f}" for c in cells]
+        lines.append(f"| {clip} | {method} | " + " | ".join(text) + " |")
+    return [*lines, ""]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -169,6 +193,8 @@ def main(overrides: list[str]) -> dict:
         "schedules": {},
         "rows": [],
     }
+    results = Path(bench["results"])
+    results = results if results.is_absolute() else ROOT / results
     clips = {
         c: load_clip(Path(bench["samples_dir"]) / c, bench["frames"], size) for c in bench["clips"]
     }
@@ -188,15 +214,14 @@ def main(overrides: list[str]) -> dict:
                 }
                 log.info("%s", row)
                 record["rows"].append(row)
-    results = (
-        ROOT / bench["results"]
-        if not Path(bench["results"]).is_absolute()
-        else Path(bench["results"])
-    )
-    write_atomic(results.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
-    write_atomic(results.with_suffix(".md"), markdown(record))
+                write_results(results, record)  # after every row: a stopped run keeps its rows
     log.info("wrote %s.{md,json}", results)
     return record
+
+
+def write_results(results: Path, record: dict) -> None:
+    write_atomic(results.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+    write_atomic(results.with_suffix(".md"), markdown(record))
 
 
 if __name__ == "__main__":

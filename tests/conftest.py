@@ -22,9 +22,7 @@ def _quiet_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
 
 
-def compose_config(
-    name: str, overrides: list[str], output_dir: Path | None = None
-) -> DictConfig:
+def compose_config(name: str, overrides: list[str], output_dir: Path | None = None) -> DictConfig:
     """Composes ``conf/<name>.yaml`` as the entry point would, with ``paths.output_dir`` set."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

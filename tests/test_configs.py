@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR, TINY, compose_config
 
+from conftest import CONF_DIR, TINY, compose_config
 from vidinpaint.models.external import CompletionSystem
 from vidinpaint.train import train
 
@@ -16,10 +16,19 @@ DATASETS = sorted(p.stem for p in (CONF_DIR / "data").glob("[!_]*.yaml"))
 
 
 def test_every_table2_cell_and_ablation_has_a_recipe():
-    expected = {f"{d}_{m}" for d in ("faceforensics", "vw300", "caltech")
-                for m in ("cn3d", "combcn", "cn2d")}
-    expected |= {"vw300_v1_cn3d", "vw300_v1_combcn", "vw300_v2_cn3d", "vw300_v2_combcn",
-                 "vw300_t1_combcn", "vw300_t2_combcn"}
+    expected = {
+        f"{d}_{m}"
+        for d in ("faceforensics", "vw300", "caltech")
+        for m in ("cn3d", "combcn", "cn2d")
+    }
+    expected |= {
+        "vw300_v1_cn3d",
+        "vw300_v1_combcn",
+        "vw300_v2_cn3d",
+        "vw300_v2_combcn",
+        "vw300_t1_combcn",
+        "vw300_t2_combcn",
+    }
     assert expected <= set(AAAI19)
 
 
@@ -52,13 +61,23 @@ def test_aaai19_recipe_runs_fast_dev_run(name, tmp_path, data_dir):
     """Ablations + one of each method; data swapped for tiny synthetic clips."""
     for stage1 in ("vw300_cn3d", "vw300_v1_cn3d", "vw300_v2_cn3d"):
         ratio = 4 if "v1" in stage1 else 2
-        write_pretrained(tmp_path / "pre" / "aaai19" / stage1 / "checkpoints" / "last.ckpt",
-                         ratio=ratio, temporal_stride="v2" in stage1)
+        write_pretrained(
+            tmp_path / "pre" / "aaai19" / stage1 / "checkpoints" / "last.ckpt",
+            ratio=ratio,
+            temporal_stride="v2" in stage1,
+        )
     cfg = compose_config(
         "train",
-        [f"experiment=aaai19/{name}", "data=synthetic", "trainer=cpu", "logger=none",
-         "debug=fast_dev_run", f"paths.data_dir={data_dir}", f"pretrain_dir={tmp_path}/pre",
-         *TINY],
+        [
+            f"experiment=aaai19/{name}",
+            "data=synthetic",
+            "trainer=cpu",
+            "logger=none",
+            "debug=fast_dev_run",
+            f"paths.data_dir={data_dir}",
+            f"pretrain_dir={tmp_path}/pre",
+            *TINY,
+        ],
         output_dir=tmp_path / "run",
     )
     result = train(cfg)

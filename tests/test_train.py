@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
 import pytest
 import torch
-from conftest import TINY, compose_config
+from lightning.pytorch import Callback
 
+from conftest import TINY, compose_config
+from vidinpaint import runs
 from vidinpaint.eval import evaluate
 from vidinpaint.train import train
+from vidinpaint.video_io import read_video
 
 
 def train_cfg(tmp_path, data_dir, *overrides, run="run"):
     return compose_config(
         "train",
-        ["model=cn3d", "schedule=tiny", "logger=csv", f"paths.data_dir={data_dir}", *TINY,
-         *overrides],
+        [
+            "model=cn3d",
+            "schedule=tiny",
+            "logger=csv",
+            f"paths.data_dir={data_dir}",
+            *TINY,
+            *overrides,
+        ],
         output_dir=tmp_path / run,
     )
 
@@ -27,15 +37,25 @@ def test_train_writes_metrics_checkpoint_and_samples(tmp_path, data_dir):
     result = train(train_cfg(tmp_path, data_dir, "num_samples=1"))
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("val/l1_hole", "val/psnr", "val/ssim", "val/ewarp", "global_step", "method",
-                "dataset", "git_sha"):
+    for key in (
+        "val/l1_hole",
+        "val/psnr",
+        "val/ssim",
+        "val/ewarp",
+        "global_step",
+        "method",
+        "dataset",
+        "git_sha",
+    ):
         assert key in metrics, key
     assert metrics["global_step"] == 4 == result["global_step"]
     assert metrics["method"] == "cn3d" and metrics["dataset"] == "synthetic"
     assert 0 <= metrics["val/l1_hole"] <= 255 and 0 <= metrics["val/ssim"] <= 1
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    samples = list((run / "samples").glob("*.mp4"))
-    assert len(samples) == 1 and samples[0].stat().st_size > 0
+    samples = sorted(p.name for p in (run / "samples").glob("*.mp4"))
+    assert samples == ["00_input-3dcn-target.mp4", "00_input-3dcn-target_diff.mp4"]
+    frames, _ = read_video(run / "samples" / samples[0])
+    assert frames.shape == (4, 32, 3 * 32, 3)  # T frames, input | 3DCN | target
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 4
     # the training set's mean pixel travels with the checkpoint
@@ -46,8 +66,9 @@ def test_resume_continues_at_the_step_reached(tmp_path, data_dir):
     train(train_cfg(tmp_path, data_dir, "trainer.max_steps=2", "num_samples=0"))
     first = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
     assert first["global_step"] == 2
-    result = train(train_cfg(tmp_path, data_dir, "trainer.max_steps=4", "ckpt_path=last",
-                             "num_samples=0"))
+    result = train(
+        train_cfg(tmp_path, data_dir, "trainer.max_steps=4", "ckpt_path=last", "num_samples=0")
+    )
     assert result["global_step"] == 4
     assert json.loads((tmp_path / "run/metrics.json").read_text())["global_step"] == 4
 
@@ -55,8 +76,13 @@ def test_resume_continues_at_the_step_reached(tmp_path, data_dir):
 def test_eval_scores_a_checkpoint(tmp_path, data_dir):
     train(train_cfg(tmp_path, data_dir, "model=combcn", "num_samples=0"))
     cfg = compose_config(
-        "eval", [f"ckpt={tmp_path}/run/checkpoints/last.ckpt", f"paths.data_dir={data_dir}",
-                 "num_samples=1", *TINY],
+        "eval",
+        [
+            f"ckpt={tmp_path}/run/checkpoints/last.ckpt",
+            f"paths.data_dir={data_dir}",
+            "num_samples=1",
+            *TINY,
+        ],
         output_dir=tmp_path / "eval",
     )
     metrics = evaluate(cfg)
@@ -75,9 +101,49 @@ def test_eval_without_checkpoint_or_method_is_an_error(tmp_path, data_dir):
 @pytest.mark.slow
 def test_ddp_sim_two_processes_write_one_checkpoint(tmp_path, data_dir):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "vidinpaint.train", "trainer=ddp_sim", "schedule=tiny",
-           "logger=csv", f"paths.data_dir={data_dir}", f"hydra.run.dir={run}", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vidinpaint.train",
+        "trainer=ddp_sim",
+        "schedule=tiny",
+        "logger=csv",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={run}",
+        *TINY,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]
     assert json.loads((run / "metrics.json").read_text())["global_step"] == 4
+
+
+class StopAt(Callback):
+    """Interrupts fitting after ``step`` optimiser steps, as Ctrl-C would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_saves_last_and_resumes(tmp_path, data_dir, monkeypatch):
+    cfg = train_cfg(
+        tmp_path, data_dir, "trainer.max_steps=6", "schedule.checkpoint_every=100", "num_samples=0"
+    )
+    real = runs.callbacks_and_loggers
+    monkeypatch.setattr(
+        runs, "callbacks_and_loggers", lambda c: (real(c)[0] + [StopAt(3)], real(c)[1])
+    )
+    with pytest.raises(SystemExit):  # Lightning's graceful stop after Ctrl-C
+        train(cfg)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 3
+    monkeypatch.setattr(runs, "callbacks_and_loggers", real)
+    result = train(
+        train_cfg(tmp_path, data_dir, "trainer.max_steps=6", "ckpt_path=last", "num_samples=0")
+    )
+    assert result["global_step"] == 6

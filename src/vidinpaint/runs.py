@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from vidinpaint.metrics import frame_difference
 from vidinpaint.video_io import hstack_panel, write_video
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,12 @@ def write_samples(
     loggers: list[Logger],
     fps: float = 8.0,
 ) -> list[Path]:
-    """Renders ``samples/<i>.mp4`` panels (input | outputs | target) and logs them to wandb."""
+    """Renders sample panels of the first clip of each batch into ``samples/``.
+
+    ``<i>_<columns>.mp4``: input | outputs | target; ``<i>_<columns>_diff.mp4``: the same
+    columns as frame differences |x_{t+1} - x_t| x 4 (AAAI'19 Fig. 4: flicker shows up as
+    bright texture inside the hole). Both are logged to wandb when it is a logger.
+    """
     system.eval()
     paths = []
     for i, batch in enumerate(batches):
@@ -130,14 +136,24 @@ def write_samples(
             k: v.to(system.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
         }
         columns = system.panel_columns(batch)
-        panel = hstack_panel([video[0].cpu() for video in columns.values()])
-        path = output_dir / "samples" / f"{i:02d}_{'|'.join(columns).replace('|', '-')}.mp4"
-        write_video(path, panel, fps)
-        paths.append(path)
-        for logger in loggers:
-            if isinstance(logger, WandbLogger):
-                frames = (panel.clamp(0, 1) * 255).to(torch.uint8).numpy()
-                logger.log_video(
-                    "samples", [frames], fps=[fps], format=["mp4"], caption=[" | ".join(columns)]
-                )
+        videos = [video[:1].cpu() for video in columns.values()]
+        diffs = [(frame_difference(v) * 4).clamp(0, 1).expand(-1, -1, 3, -1, -1) for v in videos]
+        name = f"{i:02d}_{'-'.join(columns)}"
+        for suffix, panel in (
+            ("", hstack_panel([v[0] for v in videos])),
+            ("_diff", hstack_panel([d[0] for d in diffs])),
+        ):
+            path = output_dir / "samples" / f"{name}{suffix}.mp4"
+            write_video(path, panel, fps)
+            paths.append(path)
+            for logger in loggers:
+                if isinstance(logger, WandbLogger):
+                    frames = (panel.clamp(0, 1) * 255).to(torch.uint8).numpy()
+                    logger.log_video(
+                        f"samples{suffix}",
+                        [frames],
+                        fps=[fps],
+                        format=["mp4"],
+                        caption=[" | ".join(columns)],
+                    )
     return paths

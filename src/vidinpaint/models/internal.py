@@ -350,6 +350,7 @@ class InternalLearningSystem(L.LightningModule):
         )
         trainer.fit(self, datamodule=data)
         if self.method == "dip":
+            self.cpu()
             return torch.cat([self.dip_best[f][1] for f in range(num_frames)])
         return self._generate(noise, batch_frames, trainer.strategy.root_device)
 

@@ -147,3 +147,13 @@ def test_interrupted_run_saves_last_and_resumes(tmp_path, data_dir, monkeypatch)
         train_cfg(tmp_path, data_dir, "trainer.max_steps=6", "ckpt_path=last", "num_samples=0")
     )
     assert result["global_step"] == 6
+
+
+def test_wandb_offline_run_records_metrics_and_samples(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    train(train_cfg(tmp_path, data_dir, "logger=wandb", "num_samples=1"))
+    (run_dir,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    videos = sorted(p.name for p in run_dir.glob("files/media/videos/*.mp4"))
+    assert len(videos) == 2, videos
+    assert list(run_dir.glob("*.wandb"))

@@ -148,12 +148,7 @@ def write_samples(
             paths.append(path)
             for logger in loggers:
                 if isinstance(logger, WandbLogger):
-                    frames = (panel.clamp(0, 1) * 255).to(torch.uint8).numpy()
                     logger.log_video(
-                        f"samples{suffix}",
-                        [frames],
-                        fps=[fps],
-                        format=["mp4"],
-                        caption=[" | ".join(columns)],
+                        f"samples{suffix}", [str(path)], caption=[" | ".join(columns)]
                     )
     return paths

@@ -27,5 +27,7 @@ class SaveLastOnException(Callback):
         trainer.save_checkpoint(self.path)
         log.warning(
             "%s at step %d: saved %s (resume with ckpt_path=last)",
-            type(exception).__name__, trainer.global_step, self.path,
+            type(exception).__name__,
+            trainer.global_step,
+            self.path,
         )

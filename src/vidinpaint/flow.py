@@ -13,7 +13,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -21,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from vidinpaint.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -240,15 +241,7 @@ def video_flows(
         flows[(k, "b")] = estimate_flow(second, first, method, raft_weights).cpu()
 
     if cache_path is not None:
-        cache_path = Path(cache_path)
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_path.parent, prefix=f".{cache_path.name}.")
-        os.close(fd)
-        try:
-            payload = {"key": key, "flows": {f"{k}{d}": v for (k, d), v in flows.items()}}
+        payload = {"key": key, "flows": {f"{k}{d}": v for (k, d), v in flows.items()}}
+        with atomic_path(cache_path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, cache_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     return flows

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 from torch import Tensor
 
+from vidinpaint import CONF_DIR
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.video_io import hstack_panel, read_masks, read_video, write_video
 
@@ -187,7 +188,7 @@ def run_or_exit(cfg: DictConfig) -> Path:
         sys.exit(f"vidinpaint-inpaint: error: {one_line(err)}")
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="inpaint")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="inpaint")
 def main(cfg: DictConfig) -> None:
     run_or_exit(cfg)
 

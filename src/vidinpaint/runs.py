@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from vidinpaint.atomic import atomic_path
 from vidinpaint.metrics import frame_difference
 from vidinpaint.video_io import hstack_panel, write_video
 
@@ -85,10 +85,8 @@ def git_sha() -> str:
 
 def write_json(path: Path, data: dict) -> None:
     """Writes ``data`` as JSON atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(f.name, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -148,7 +146,5 @@ def write_samples(
             paths.append(path)
             for logger in loggers:
                 if isinstance(logger, WandbLogger):
-                    logger.log_video(
-                        f"samples{suffix}", [str(path)], caption=[" | ".join(columns)]
-                    )
+                    logger.log_video(f"samples{suffix}", [str(path)], caption=[" | ".join(columns)])
     return paths

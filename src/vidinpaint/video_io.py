@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from vidinpaint.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -185,25 +186,17 @@ def write_video(
     import av
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     _, height, width, _ = array.shape
     pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(tmp, mode="w", format="mp4") as container:
-            stream = container.add_stream(
-                "libx264", rate=Fraction(fps).limit_denominator(1001), options={"crf": str(crf)}
-            )
-            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-            for image in array:
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream(
+            "libx264", rate=Fraction(fps).limit_denominator(1001), options={"crf": str(crf)}
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        for image in array:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
     return path
 
 

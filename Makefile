@@ -35,7 +35,7 @@ test-all: install ## every tier: default + slow + realdata (VIDINPAINT_SAMPLES=$
 demo: install ## inpaint a sample clip (bmx-trees with its object masks) with DIP-Vid-Flow
 	$(PY) -m vidinpaint.inpaint input=$(SAMPLES)/object/bmx-trees_frames \
 	  mask=$(SAMPLES)/object/bmx-trees_mask method=dip_vid_flow schedule=fast \
-	  model.perceptual_weight=0 output=outputs/demo/bmx-trees_inpainted.mp4 panel=true
+	  output=outputs/demo/bmx-trees_inpainted.mp4 panel=true
 
 bench: install ## data throughput and training step timings (see experiments/benchmarks.md)
 	VIDINPAINT_SAMPLES=$(abspath $(SAMPLES)) $(PY) -m vidinpaint.bench data

@@ -175,3 +175,16 @@ def test_bad_inputs_raise_value_error() -> None:
         CombCN(guide_scale=3)
     with pytest.raises(ValueError, match="multiples of 4"):
         cn2d()(masked[..., :30], mask[..., :30])
+
+
+def test_guidance_starts_at_zero_and_learns():
+    """Zero-initialised guidance: the guide has no effect at first, but receives gradient."""
+    torch.manual_seed(0)
+    net = CombCN(guided=True, guide_scale=2)
+    masked, mask = torch.rand(1, 2, 3, 16, 16), torch.zeros(1, 2, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    guide_a, guide_b = torch.rand(1, 2, 3, 8, 8), torch.rand(1, 2, 3, 8, 8)
+    assert torch.equal(net(masked, mask, guide_a), net(masked, mask, guide_b))
+    net(masked, mask, guide_a).abs().mean().backward()
+    assert net.guide_first.weight.grad.abs().sum() > 0
+    assert net.guide_last.weight.grad.abs().sum() > 0

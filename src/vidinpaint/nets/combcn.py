@@ -104,6 +104,12 @@ class CombCN(nn.Module):
             last_ch = self.layers[self.guide_before_layer - 2].conv.out_channels
             self.guide_first = nn.Conv2d(3, first_ch, kernel_size=3, padding=1)
             self.guide_last = nn.Conv2d(3, last_ch, kernel_size=3, padding=1)
+            # Zero-initialised (the paper gives no initialisation): CombCN starts out as the
+            # 2DCN and learns how much of the 3DCN's completion to take, instead of starting
+            # from random features added to its own.
+            for conv in (self.guide_first, self.guide_last):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
 
     def forward(self, masked: Tensor, mask: Tensor, guide: Tensor | None = None) -> Tensor:
         """masked (B,T,3,H,W), mask (B,T,1,H,W), guide (B,T,3,H/r,W/r) -> (B,T,3,H,W).

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CONF_DIR, TINY, compose_config
+from helpers import CONF_DIR, TINY, compose_config
 from vidinpaint.models.external import CompletionSystem
 from vidinpaint.train import train
 

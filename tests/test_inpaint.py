@@ -15,7 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from PIL import Image
 
-from conftest import CONF_DIR, compose_config
+from helpers import CONF_DIR, compose_config
 from vidinpaint.inpaint import inpaint_video, load_inputs, run, run_or_exit
 from vidinpaint.video_io import read_video, write_video
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 
-from conftest import TINY, compose_config
+from helpers import TINY, compose_config
 from vidinpaint import runs
 from vidinpaint.eval import evaluate
 from vidinpaint.train import train

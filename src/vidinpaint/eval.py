@@ -75,7 +75,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         loader = datamodule.val_dataloader() if cfg.split == "val" else datamodule.test_dataloader()
         with torch.no_grad():
             runs.write_samples(
-                system, [b for b, _ in zip(loader, range(cfg.num_samples))], output_dir, loggers
+                system, runs.first_batches(loader, cfg.num_samples), output_dir, loggers
             )
     return metrics
 

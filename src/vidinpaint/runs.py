@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
+from torch.utils.data import DataLoader
 
 from vidinpaint.atomic import atomic_path
 from vidinpaint.metrics import frame_difference
@@ -111,6 +112,13 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
     for key, value in metrics.items():
         table.add_row(key, f"{value:.4f}")
     Console().print(table)
+
+
+def first_batches(loader: DataLoader, count: int) -> list[dict]:
+    """The first ``count`` batches of ``loader``'s dataset, read in this process (no new
+    worker processes at the end of a run)."""
+    single = DataLoader(loader.dataset, batch_size=loader.batch_size, num_workers=0)
+    return [batch for batch, _ in zip(single, range(count))]
 
 
 @torch.no_grad()

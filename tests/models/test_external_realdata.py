@@ -4,7 +4,7 @@ import hydra
 import pytest
 import torch
 
-from conftest import compose_config
+from helpers import compose_config
 from vidinpaint.models.external import CompletionSystem
 
 

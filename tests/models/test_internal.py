@@ -8,7 +8,7 @@ import hydra
 import pytest
 import torch
 
-from conftest import compose_config
+from helpers import compose_config
 from vidinpaint.data.internal import (
     FlowTargets,
     Window,

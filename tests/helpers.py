@@ -1,0 +1,26 @@
+"""Helpers shared by the tests: composing the real configs as the entry points do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+import vidinpaint.runs  # noqa: F401  (registers the config resolvers)
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# tiny clips: every recipe runs in seconds on a CPU
+TINY = ["data.clip_len=4", "data.size=[32,32]", "data.batch_size=2", "data.num_workers=0"]
+
+
+def compose_config(name: str, overrides: list[str], output_dir: Path | None = None) -> DictConfig:
+    """Composes ``conf/<name>.yaml`` as the entry point would, with ``paths.output_dir`` set."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(name, overrides=overrides)
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+    return cfg

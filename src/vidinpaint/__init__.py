@@ -2,6 +2,13 @@
 
 from pathlib import Path
 
+import cv2  # before decord everywhere: decord's bundled zlib breaks cv2.imread on PNGs
+
+# OpenCV's thread pool does not survive fork(): a DataLoader worker forked after this process
+# used it (DIS flow in validation, resizing) deadlocks in its first OpenCV call. OpenCV runs
+# sequentially in every vidinpaint process; the loader workers give the parallelism.
+cv2.setNumThreads(0)
+
 __version__ = "0.1.0"
 
 # conf/ of the checkout (src layout, editable install). Entry points pass it to @hydra.main as

@@ -201,3 +201,42 @@ def test_missing_root_named(tmp_path: Path):
     dm = _datamodule(tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="absent"):
         dm.setup("fit")
+
+
+FORK_AFTER_OPENCV = """
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vidinpaint.data.adapters import FolderAdapter
+from vidinpaint.data.datamodule import ClipDataModule
+from vidinpaint.data.masks import BoxMask
+from vidinpaint.flow import estimate_flow
+
+frames = torch.rand(4, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+estimate_flow(frames[:-1], frames[1:])  # OpenCV work in the parent before the workers fork
+cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (500, 500))
+root = Path(sys.argv[1])
+dm = ClipDataModule(name="tiny", root=str(root), adapter=FolderAdapter(), mask=BoxMask(),
+                    clip_len=4, size=(16, 16), num_workers=2, batch_size=2,
+                    cache_dir=str(root.parent / "cache-fork"))
+dm.setup("fit")
+print(sum(len(b["path"]) for b in dm.train_dataloader()))
+"""
+
+
+def test_workers_forked_after_opencv_use_do_not_hang(video_folder: Path):
+    """Validation's DIS flow and sample writing use OpenCV in the training process; the next
+    epoch's workers fork from it. A worker that reconfigures OpenCV's inherited thread pool
+    (cv2.setNumThreads in a worker_init_fn) deadlocks."""
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_AFTER_OPENCV, str(video_folder)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "20"

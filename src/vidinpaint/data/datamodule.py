@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
@@ -31,12 +30,6 @@ from vidinpaint.data.index import (
 from vidinpaint.data.masks import MaskGenerator, make_mask
 
 log = logging.getLogger(__name__)
-
-
-def single_threaded_worker(worker_id: int) -> None:
-    """Loader workers decode with one thread each (PyTorch already sets torch's): OpenCV's
-    own thread pool in every worker would compete with the training process for the cores."""
-    cv2.setNumThreads(1)
 
 
 class ClipDataModule(L.LightningDataModule):
@@ -189,7 +182,6 @@ class ClipDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
-            worker_init_fn=single_threaded_worker,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from helpers import CONF_DIR, TINY, compose_config
 from vidinpaint.models.external import CompletionSystem
@@ -103,6 +104,8 @@ def test_sweep_stages_name_existing_recipes(sweep):
     cfg = compose_config("train", [f"sweep={sweep}"])
     for stage in ("pretrain", "joint"):
         for key, values in cfg.stages[stage].items():
-            group = "experiment" if key == "experiment" else "model"
-            for value in str(values).split(","):
-                assert (CONF_DIR / group / f"{value}.yaml").is_file(), value
+            if key in ("experiment", "model"):
+                for value in str(values).split(","):
+                    assert (CONF_DIR / key / f"{value}.yaml").is_file(), value
+            else:  # a plain override: it must name an existing key
+                assert OmegaConf.select(cfg, key) is not None, key

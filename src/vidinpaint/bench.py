@@ -453,7 +453,8 @@ def endless(loader: Any) -> Any:
 def loader_throughput(
     datamodule: Any, num_workers: int, num_clips: int, warmup_batches: int, seed: int
 ) -> tuple[float, float, list[tuple[str, int]]]:
-    """Seconds and clips/s of the DataModule's training loader over at least ``num_clips``
+    """Seconds and clips/s of the DataModule's training loader (uint8 clips and masks, like raw
+    decoding; the float batch is made on the training device) over at least ``num_clips``
     clips after ``warmup_batches`` untimed batches (worker start-up), and the (path, start) of
     the timed clips. The shuffle order depends only on ``seed``."""
     datamodule.num_workers = num_workers

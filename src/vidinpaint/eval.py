@@ -24,11 +24,14 @@ from vidinpaint.models.external import CompletionSystem
 log = logging.getLogger(__name__)
 
 
-def evaluate_by_inpainting(system: Any, loader: Any, split: str) -> dict[str, float]:
-    """Mean scores of ``system.inpaint`` over every clip of ``loader`` (internal methods)."""
+def evaluate_by_inpainting(system: Any, datamodule: Any, split: str) -> dict[str, float]:
+    """Mean scores of ``system.inpaint`` over every clip of ``datamodule``'s ``split``
+    (internal methods)."""
+    loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
     totals: dict[str, float] = {}
     count = 0
-    for batch in track(loader, f"evaluating on {split}"):
+    for raw in track(loader, f"evaluating on {split}"):
+        batch = datamodule.on_after_batch_transfer(raw, 0)
         for video, mask in zip(batch["video"], batch["mask"], strict=True):
             pred = system.inpaint(video, mask, progress=False)
             scores = evaluation.score_clips(pred[None], video[None], mask[None], flow_method="dis")
@@ -56,8 +59,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     elif cfg.get("model"):
         system = hydra.utils.instantiate(cfg.model)
         datamodule.setup("validate" if cfg.split == "val" else "test")
-        loader = datamodule.val_dataloader() if cfg.split == "val" else datamodule.test_dataloader()
-        metrics = evaluate_by_inpainting(system, loader, cfg.split)
+        metrics = evaluate_by_inpainting(system, datamodule, cfg.split)
         method, step = cfg.model.method, 0
     else:
         raise ValueError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
@@ -75,7 +77,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         loader = datamodule.val_dataloader() if cfg.split == "val" else datamodule.test_dataloader()
         with torch.no_grad():
             runs.write_samples(
-                system, runs.first_batches(loader, cfg.num_samples), output_dir, loggers
+                system, runs.first_batches(datamodule, loader, cfg.num_samples), output_dir, loggers
             )
     return metrics
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import hydra
 import torch
-from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
@@ -114,11 +114,12 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
     Console().print(table)
 
 
-def first_batches(loader: DataLoader, count: int) -> list[dict]:
-    """The first ``count`` batches of ``loader``'s dataset, read in this process (no new
-    worker processes at the end of a run)."""
+def first_batches(datamodule: LightningDataModule, loader: DataLoader, count: int) -> list[dict]:
+    """The first ``count`` batches of ``loader``'s dataset as the model receives them
+    (``datamodule.on_after_batch_transfer``), read in this process (no new worker processes at
+    the end of a run)."""
     single = DataLoader(loader.dataset, batch_size=loader.batch_size, num_workers=0)
-    return [batch for batch, _ in zip(single, range(count))]
+    return [datamodule.on_after_batch_transfer(batch, 0) for batch, _ in zip(single, range(count))]
 
 
 @torch.no_grad()

@@ -46,7 +46,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         runs.write_metrics(output_dir, metrics, **record)
         runs.print_metrics(metrics, f"{cfg.run_name}: step {trainer.global_step}")
         if cfg.num_samples:
-            batches = runs.first_batches(datamodule.val_dataloader(), cfg.num_samples)
+            batches = runs.first_batches(datamodule, datamodule.val_dataloader(), cfg.num_samples)
             runs.write_samples(system, batches, output_dir, loggers)
     return {**metrics, **record}
 

@@ -41,22 +41,32 @@ def _datamodule(root: Path, **kw) -> ClipDataModule:
 def test_batch_contents(video_folder: Path):
     dm = _datamodule(video_folder, batch_size=2)
     dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    raw = next(iter(dm.train_dataloader()))
+    assert raw["video"].dtype == raw["mask"].dtype == torch.uint8  # compact between processes
+    assert "masked" not in raw
+    batch = dm.on_after_batch_transfer(raw, 0)
     assert batch["video"].shape == (2, 4, 3, 16, 16) and batch["mask"].shape == (2, 4, 1, 16, 16)
+    assert batch["video"].dtype == batch["mask"].dtype == batch["masked"].dtype == torch.float32
     assert batch["start"].dtype == torch.long and len(batch["path"]) == 2
     assert all(Path(p).exists() for p in batch["path"])
-    mean = torch.tensor(dm.mean_pixel).view(1, 1, 3, 1, 1)
-    hole = batch["mask"].expand_as(batch["video"]) > 0
-    expected = torch.where(hole, mean.expand_as(batch["video"]), batch["video"])
-    assert torch.allclose(batch["masked"], expected)
+    # independent computation: eq. of the masked input, video * (1 - M) + mean * M
+    video = raw["video"].double() / 255
+    mask = raw["mask"].double()
+    mean = torch.tensor(dm.mean_pixel, dtype=torch.float64).view(1, 1, 3, 1, 1)
+    assert torch.allclose(batch["video"].double(), video, atol=1e-6)
+    assert set(batch["mask"].unique().tolist()) <= {0.0, 1.0} and batch["mask"].sum() > 0
+    assert torch.allclose(batch["masked"].double(), video * (1 - mask) + mean * mask, atol=1e-6)
     assert min(dm.mean_pixel) > 0.2 and max(dm.mean_pixel) < 0.8
 
 
 def test_mean_pixel_is_training_mean(video_folder: Path):
     dm = _datamodule(video_folder, mean_pixel_clips=1000)
     dm.setup("fit")
-    videos = torch.stack(
-        [dm.datasets["train"][i]["video"] for i in range(len(dm.datasets["train"]))]
+    videos = (
+        torch.stack(
+            [dm.datasets["train"][i]["video"] for i in range(len(dm.datasets["train"]))]
+        ).double()
+        / 255
     )
     assert np.allclose(dm.mean_pixel, videos.mean(dim=(0, 1, 3, 4)).numpy(), atol=1e-5)
 
@@ -110,7 +120,7 @@ def test_cached_clips_stream_like_the_originals(video_folder: Path):
     fresh = _datamodule(video_folder, size=(32, 32), cache_dir=str(video_folder.parent / "x"))
     fresh.setup("fit")
     a, b = cached.datasets["val"][0]["video"], fresh.datasets["val"][0]["video"]
-    assert (a - b).abs().mean() < 0.02
+    assert (a.float() - b.float()).abs().mean() / 255 < 0.02
 
 
 def test_dataloader_with_a_worker(video_folder: Path):
@@ -150,7 +160,7 @@ def test_synthetic_generated_once_and_deterministic(tmp_path: Path):
     other.setup("fit")
     a, b = dm.datasets["train"][0]["video"], other.datasets["train"][0]["video"]
     assert torch.equal(a, b)
-    assert (a[1:] - a[:-1]).abs().mean() > 0.005  # frames change over time
+    assert (a[1:].float() - a[:-1].float()).abs().mean() / 255 > 0.005  # frames change over time
 
 
 def test_data_configs_compose_and_instantiate(tmp_path: Path):

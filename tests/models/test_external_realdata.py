@@ -24,7 +24,7 @@ def test_joint_steps_on_the_face_sample_lower_the_loss(samples, tmp_path):
     )
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
-    batch = next(iter(datamodule.train_dataloader()))
+    batch = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
     assert batch["video"].shape == (2, 8, 3, 64, 64)
     torch.manual_seed(0)
     system = CompletionSystem(method="combcn", mean_pixel=datamodule.mean_pixel, weight_decay=0)

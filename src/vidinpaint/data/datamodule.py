@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
 from vidinpaint.data.adapters import Adapter
-from vidinpaint.data.dataset import ClipDataset
+from vidinpaint.data.dataset import ClipDataset, complete_batch
 from vidinpaint.data.index import (
     ClipIndex,
     build_index,
@@ -35,9 +36,10 @@ log = logging.getLogger(__name__)
 class ClipDataModule(L.LightningDataModule):
     """Train/val/test clips of one dataset.
 
-    Batches are dicts: video (B, T, 3, H, W) in [0, 1], mask (B, T, 1, H, W) (1 = hole),
-    masked (B, T, 3, H, W) with holes = the training split's mean pixel, path (list[str]),
-    start (LongTensor B). After setup(): mean_pixel, index. Training masks are random; val and
+    Batches (after on_after_batch_transfer) are dicts: video (B, T, 3, H, W) in [0, 1],
+    mask (B, T, 1, H, W) (1 = hole), masked (B, T, 3, H, W) with holes = the training split's
+    mean pixel, path (list[str]), start (LongTensor B). The loaders themselves yield uint8
+    video and mask. After setup(): mean_pixel, index. Training masks are random; val and
     test masks are fixed per clip position by val_mask_seed (independent of the run seed).
     The test split is the adapter's own (FaceForensics test, Caltech set06-10) if it has one,
     else the validation split.
@@ -159,9 +161,9 @@ class ClipDataModule(L.LightningDataModule):
         if not val_ids:
             log.warning("validation split of %s is empty (%s)", self.root, index.summary())
         self.datasets = {
-            "train": ClipDataset(index, train_ids, self.mask, self.mean_pixel),
-            "val": ClipDataset(index, val_ids, self.mask, self.mean_pixel, self.val_mask_seed),
-            "test": ClipDataset(index, test_ids, self.mask, self.mean_pixel, self.val_mask_seed),
+            "train": ClipDataset(index, train_ids, self.mask),
+            "val": ClipDataset(index, val_ids, self.mask, self.val_mask_seed),
+            "test": ClipDataset(index, test_ids, self.mask, self.val_mask_seed),
         }
         checked = set()
         for dataset in self.datasets.values():
@@ -183,6 +185,12 @@ class ClipDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict:
+        """Float video, mask and masked input, made on the training device from the uint8
+        clips the workers send (see ClipDataset). Call it on batches read from the loaders
+        outside a Trainer."""
+        return complete_batch(batch, self.mean_pixel)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

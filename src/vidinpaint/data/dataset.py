@@ -17,10 +17,22 @@ def clip_mask_seed(mask_seed: int, position: int) -> int:
     return int(np.random.SeedSequence([mask_seed, position]).generate_state(1, np.uint64)[0] >> 1)
 
 
+def complete_batch(batch: dict[str, Any], mean_pixel: tuple[float, float, float]) -> dict:
+    """The float form of a batch (or item) of ClipDataset: video (..., T, 3, H, W) uint8 ->
+    float in [0, 1], mask (..., T, 1, H, W) uint8 -> float {0, 1} (1 = hole), and masked
+    (..., T, 3, H, W): video with the holes filled with mean_pixel. On the batch's device."""
+    video = batch["video"].float().div_(255)
+    mask = batch["mask"].float()
+    mean = torch.tensor(mean_pixel, dtype=video.dtype, device=video.device).view(3, 1, 1)
+    masked = torch.where(mask.bool(), mean, video)
+    return {**batch, "video": video, "mask": mask, "masked": masked}
+
+
 class ClipDataset(Dataset):
-    """Clips clip_ids of an index. Each item is a dict: video (T, 3, H, W) in [0, 1],
-    mask (T, 1, H, W) {0, 1} (1 = hole), masked (T, 3, H, W) with holes = mean_pixel,
-    path (source str), start (int).
+    """Clips clip_ids of an index. Each item is a dict: video (T, 3, H, W) uint8,
+    mask (T, 1, H, W) uint8 {0, 1} (1 = hole), path (source str), start (int). Items travel
+    from loader workers in this compact form (a quarter of float32's bytes, no masked copy);
+    complete_batch (ClipDataModule.on_after_batch_transfer) makes the float batch.
 
     mask_seed None: fresh random masks every time (drawn from torch's global RNG, which
     DataLoader seeds per worker); an int: fixed masks per position (validation/test).
@@ -32,11 +44,9 @@ class ClipDataset(Dataset):
         index: ClipIndex,
         clip_ids: list[int],
         mask: MaskGenerator,
-        mean_pixel: tuple[float, float, float],
         mask_seed: int | None = None,
     ):
         self.index, self.clip_ids, self.mask = index, clip_ids, mask
-        self.mean_pixel = torch.tensor(mean_pixel, dtype=torch.float32).view(1, 3, 1, 1)
         self.mask_seed = mask_seed
 
     def __len__(self) -> int:
@@ -57,7 +67,7 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         frames = read_clip(self.index, self.clip_ids[position])
-        video = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255)
+        video = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
         if self.mask_seed is None:
             seed = int(torch.randint(0, 2**62, (1,)))
         else:
@@ -71,11 +81,9 @@ class ClipDataset(Dataset):
                 f"mask generator returned {tuple(mask.shape)}, expected "
                 f"{(num_frames, 1, height, width)}"
             )
-        masked = video * (1 - mask) + self.mean_pixel * mask
         return {
             "video": video,
-            "mask": mask,
-            "masked": masked,
+            "mask": mask.to(torch.uint8),
             "path": str(source.path),
             "start": source.start,
         }

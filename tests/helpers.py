@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from lightning.pytorch import Callback
 from omegaconf import DictConfig, open_dict
 
 import vidinpaint.runs  # noqa: F401  (registers the config resolvers)
@@ -24,3 +26,19 @@ def compose_config(name: str, overrides: list[str], output_dir: Path | None = No
         with open_dict(cfg):
             cfg.paths.output_dir = str(output_dir)
     return cfg
+
+
+class ClipRecorder(Callback):
+    """Test callback: each rank writes the (path, start) of its training clips to
+    ``<dirpath>/clips_rank<r>.json`` at the end of fitting."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath, self.clips = Path(dirpath), []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.clips += [[p, int(s)] for p, s in zip(batch["path"], batch["start"], strict=True)]
+
+    def on_train_end(self, trainer, pl_module):
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        path = self.dirpath / f"clips_rank{trainer.global_rank}.json"
+        path.write_text(json.dumps(self.clips))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -110,12 +112,20 @@ def test_ddp_sim_two_processes_write_one_checkpoint(tmp_path, data_dir):
         "logger=csv",
         f"paths.data_dir={data_dir}",
         f"hydra.run.dir={run}",
+        "+callbacks.clip_recorder._target_=helpers.ClipRecorder",
+        f"+callbacks.clip_recorder.dirpath={run}",
         *TINY,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # helpers.ClipRecorder
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]
     assert json.loads((run / "metrics.json").read_text())["global_step"] == 4
+    # DistributedSampler: each rank trains on its own clips, 4 steps x batch 2
+    seen = [json.loads((run / f"clips_rank{r}.json").read_text()) for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 8
+    assert seen[0] != seen[1]
+    assert not {tuple(c) for c in seen[0][:4]} & {tuple(c) for c in seen[1][:4]}
 
 
 class StopAt(Callback):

@@ -74,11 +74,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     runs.print_metrics(metrics, f"{method} on {cfg.data.name}/{cfg.split}")
     if cfg.num_samples and cfg.ckpt:
-        loader = datamodule.val_dataloader() if cfg.split == "val" else datamodule.test_dataloader()
         with torch.no_grad():
-            runs.write_samples(
-                system, runs.first_batches(datamodule, loader, cfg.num_samples), output_dir, loggers
-            )
+            batches = runs.first_batches(datamodule, cfg.split, cfg.num_samples)
+            runs.write_samples(system, batches, output_dir, loggers)
     return metrics
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import hydra
 import torch
-from lightning.pytorch import Callback, LightningDataModule, LightningModule
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
@@ -71,6 +71,16 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
+def fitted_step(trainer: Trainer, output_dir: Path) -> int:
+    """The global step the fit reached. Spawned DDP ranks (``trainer=ddp_sim``, ddp_spawn) hand
+    the weights back to this process but not the loop's progress: then it is read from the
+    run's last checkpoint."""
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if trainer.global_step or not last.is_file():
+        return trainer.global_step
+    return int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["global_step"])
+
+
 def git_sha() -> str:
     try:
         return subprocess.run(
@@ -114,10 +124,12 @@ def print_metrics(metrics: dict[str, float], title: str) -> None:
     Console().print(table)
 
 
-def first_batches(datamodule: LightningDataModule, loader: DataLoader, count: int) -> list[dict]:
-    """The first ``count`` batches of ``loader``'s dataset as the model receives them
-    (``datamodule.on_after_batch_transfer``), read in this process (no new worker processes at
-    the end of a run)."""
+def first_batches(datamodule: LightningDataModule, split: str, count: int) -> list[dict]:
+    """The first ``count`` batches of ``split`` ("val" or "test") as the model receives them
+    (``datamodule.on_after_batch_transfer``), read in this process: no new worker processes at
+    the end of a run, and a datamodule set up only in spawned DDP ranks is set up here."""
+    datamodule.setup("validate" if split == "val" else "test")
+    loader = getattr(datamodule, f"{split}_dataloader")()
     single = DataLoader(loader.dataset, batch_size=loader.batch_size, num_workers=0)
     return [datamodule.on_after_batch_transfer(batch, 0) for batch, _ in zip(single, range(count))]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from vidinpaint import CONF_DIR, runs
 
@@ -30,7 +30,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks, loggers = runs.callbacks_and_loggers(cfg)
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
-        logger.log_hyperparams(dict(cfg))
+        # resolved here: spawned DDP ranks cannot resolve Hydra's ${hydra:...} interpolations
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(
         system, datamodule=datamodule, ckpt_path=runs.resolve_ckpt_path(cfg.ckpt_path, output_dir)
     )
@@ -40,13 +41,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     record = {
         "method": cfg.model.method,
         "dataset": cfg.data.name,
-        "global_step": trainer.global_step,
+        "global_step": runs.fitted_step(trainer, output_dir),
     }
     if trainer.is_global_zero:
         runs.write_metrics(output_dir, metrics, **record)
-        runs.print_metrics(metrics, f"{cfg.run_name}: step {trainer.global_step}")
+        runs.print_metrics(metrics, f"{cfg.run_name}: step {record['global_step']}")
         if cfg.num_samples:
-            batches = runs.first_batches(datamodule, datamodule.val_dataloader(), cfg.num_samples)
+            batches = runs.first_batches(datamodule, "val", cfg.num_samples)
             runs.write_samples(system, batches, output_dir, loggers)
     return {**metrics, **record}
 

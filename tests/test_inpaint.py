@@ -160,6 +160,12 @@ def test_cli_run_writes_video_with_input_size_frames_and_rate(clip):
     assert output == clip["out"] and output.is_file()
     frames, fps = read_video(output)
     assert frames.shape == (T, H, W, 3) and fps == pytest.approx(12.0)
+    # known pixels of the written file (lossless by default) = the decoded input's
+    source, _ = read_video(clip["video"])
+    _, _, holes = load_inputs(config(clip, clip["video"], clip["mask"]))
+    known = ~holes.permute(0, 2, 3, 1).expand_as(source)
+    assert torch.equal(frames[known], source[known])
+    assert not torch.equal(frames[~known], source[~known])
     panel, _ = read_video(output.with_name("result_panel.mp4"))
     assert panel.shape == (T, H, 2 * W, 3)
 

@@ -44,6 +44,16 @@ def test_write_read_round_trip(tmp_path, size):
     assert sorted(p.name for p in path.parent.iterdir()) == ["out.mp4"]  # no temp file left
 
 
+@pytest.mark.parametrize("size", [(48, 64), (33, 47)])
+def test_lossless_write_decodes_to_the_same_pixels(tmp_path, size):
+    frames = np.random.default_rng(0).integers(0, 256, (5, *size, 3), dtype=np.uint8)
+    lossy, _ = read_video(write_video(tmp_path / "lossy.mp4", frames, fps=10))
+    exact, fps = read_video(write_video(tmp_path / "exact.mp4", frames, fps=10, lossless=True))
+    assert fps == pytest.approx(10) and exact.shape == (5, *size, 3)
+    assert torch.equal(exact, torch.from_numpy(frames))
+    assert not torch.equal(lossy, torch.from_numpy(frames))  # the default is lossy
+
+
 def test_write_video_uint8_input_and_overwrite_is_atomic(tmp_path):
     path = tmp_path / "clip.mp4"
     write_video(path, smooth_video(3, 32, 64), fps=25)

@@ -163,7 +163,7 @@ def run(cfg: DictConfig) -> Path:
         *resolution,
     )
     result = inpaint_video(system, frames, holes, resolution, int(cfg.chunk_frames))
-    output = write_video(cfg.output, result, fps)
+    output = write_video(cfg.output, result, fps, lossless=bool(cfg.lossless))
     log.info("wrote %s", output)
     if cfg.panel:
         shaded = frames.permute(0, 3, 1, 2).float() / 255 * (1 - 0.5 * holes.float())

@@ -171,14 +171,20 @@ def _to_uint8_thwc(frames: Tensor | np.ndarray) -> np.ndarray:
 
 
 def write_video(
-    path: str | os.PathLike, frames: Tensor | np.ndarray, fps: float, crf: int = 17
+    path: str | os.PathLike,
+    frames: Tensor | np.ndarray,
+    fps: float,
+    crf: int = 17,
+    lossless: bool = False,
 ) -> Path:
     """Write an H.264 mp4 with PyAV (libx264), atomically; creates parent folders.
 
     frames: uint8 (T, H, W, 3) RGB or float (T, 3, H, W) in [0, 1]. Even sizes use yuv420p (plays
     everywhere); odd widths/heights use yuv444p, which needs no padding, so the file decodes back
     with exactly T frames of H x W (some players lack 4:4:4 support). crf: x264 quality
-    (lower = better). The file is written to a temp file in the same folder, then renamed.
+    (lower = better). lossless: RGB H.264 at qp 0 (libx264rgb), which decodes back to exactly
+    these pixels; browsers and many players cannot play it. The file is written to a temp file
+    in the same folder, then renamed.
     """
     array = _to_uint8_thwc(frames)
     if fps <= 0:
@@ -187,10 +193,14 @@ def write_video(
 
     path = Path(path)
     _, height, width, _ = array.shape
-    pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
+    if lossless:
+        codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0"}
+    else:
+        codec, options = "libx264", {"crf": str(crf)}
+        pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream(
-            "libx264", rate=Fraction(fps).limit_denominator(1001), options={"crf": str(crf)}
+            codec, rate=Fraction(fps).limit_denominator(1001), options=options
         )
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         for image in array:

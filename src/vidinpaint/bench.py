@@ -481,7 +481,6 @@ def raw_decode_throughput(
     """Seconds and clips/s of plain decord decoding of the same frame ranges at the source
     resolution (a reader per clip, ``get_batch`` of the contiguous range, no crop or resize),
     in this process. None when a source is not a video file (frame folders, .seq)."""
-    import cv2  # noqa: F401  (before decord: decord's zlib breaks cv2's PNG reading)
     import decord
 
     from vidinpaint.video_io import VIDEO_SUFFIXES

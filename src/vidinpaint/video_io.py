@@ -7,7 +7,6 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
-import cv2  # noqa: F401  (must be imported before decord: decord's zlib breaks cv2.imread)
 import numpy as np
 import torch
 from PIL import Image

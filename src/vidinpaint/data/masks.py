@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2  # must be imported before decord: decord's zlib breaks cv2.imread on PNGs
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2  # must be imported before decord: decord's zlib breaks cv2.imread on PNGs
+import cv2
 import numpy as np
 from PIL import Image
 

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidinpaint.data.adapters import Adapter
+from vidinpaint.data.augment import ClipAugmentation
 from vidinpaint.data.dataset import ClipDataset, complete_batch
 from vidinpaint.data.index import (
     ClipIndex,
@@ -51,6 +52,8 @@ class ClipDataModule(L.LightningDataModule):
         size: (height, width) of the clips. train_val_ratio: videos split train:val = n:1.
         split_seed: seed of that split. cache_dir: where prepared indexes and clips live
         (None: <root>/.vidinpaint). mean_pixel_clips: training clips averaged for mean_pixel.
+        augment: training-clip augmentation on the device, ``none`` (the papers), ``flip`` or
+        ``standard`` (data/augment.py); validation and test clips are never augmented.
     """
 
     def __init__(
@@ -69,8 +72,11 @@ class ClipDataModule(L.LightningDataModule):
         split_seed: int = 0,
         cache_dir: str | None = None,
         mean_pixel_clips: int = 16,
+        augment: str = "none",
     ):
         super().__init__()
+        # nodes of a cluster share the dataset folder: one process generates it (synthetic)
+        self.prepare_data_per_node = False
         if len(size) != 2:
             raise ValueError(f"size must be (height, width), got {list(size)}")
         if clip_len < 1 or (clip_stride is not None and clip_stride < 1):
@@ -87,6 +93,7 @@ class ClipDataModule(L.LightningDataModule):
         self.train_val_ratio, self.split_seed = train_val_ratio, split_seed
         self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root / ".vidinpaint"
         self.mean_pixel_clips = mean_pixel_clips
+        self.augmentation = ClipAugmentation(augment)
         self.index: ClipIndex | None = None
         self.mean_pixel: tuple[float, float, float] | None = None
         self.datasets: dict[str, ClipDataset] = {}
@@ -189,8 +196,11 @@ class ClipDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict:
         """Float video, mask and masked input, made on the training device from the uint8
         clips the workers send (see ClipDataset). Call it on batches read from the loaders
-        outside a Trainer."""
-        return complete_batch(batch, self.mean_pixel)
+        outside a Trainer. Training batches of a fit are then augmented (``augment``)."""
+        batch = complete_batch(batch, self.mean_pixel)
+        if self.trainer is not None and self.trainer.training:
+            batch = self.augmentation(batch, self.mean_pixel)
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

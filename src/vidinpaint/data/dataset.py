@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from vidinpaint.data.index import ClipIndex, read_clip
@@ -23,9 +24,13 @@ def complete_batch(batch: dict[str, Any], mean_pixel: tuple[float, float, float]
     (..., T, 3, H, W): video with the holes filled with mean_pixel. On the batch's device."""
     video = batch["video"].float().div_(255)
     mask = batch["mask"].float()
+    return {**batch, "video": video, "mask": mask, "masked": fill_holes(video, mask, mean_pixel)}
+
+
+def fill_holes(video: Tensor, mask: Tensor, mean_pixel: tuple[float, float, float]) -> Tensor:
+    """The network input: video (..., 3, H, W) with mean_pixel where mask (..., 1, H, W) is 1."""
     mean = torch.tensor(mean_pixel, dtype=video.dtype, device=video.device).view(3, 1, 1)
-    masked = torch.where(mask.bool(), mean, video)
-    return {**batch, "video": video, "mask": mask, "masked": masked}
+    return torch.where(mask.bool(), mean, video)
 
 
 class ClipDataset(Dataset):

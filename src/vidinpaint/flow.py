@@ -165,6 +165,7 @@ def backward_warp(image: Tensor, flow: Tensor, align_corners: bool = True) -> tu
         gx = (2 * x + 1) / width - 1
         gy = (2 * y + 1) / height - 1
     grid = torch.stack([gx, gy], dim=-1).to(image.dtype)
+    # not kornia's remap: the same samples (tests/test_kornia_equivalence.py), 30% slower on CPU
     warped = F.grid_sample(
         image, grid, mode="bilinear", padding_mode="zeros", align_corners=align_corners
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from kornia.morphology import dilation
 from torch import Tensor, nn
 
 from vidinpaint.flow import MissingWeightsError, backward_warp
@@ -164,8 +165,8 @@ class PerceptualLoss(nn.Module):
     """Internal learning L_p: VGG16 relu1_2, relu2_2, relu3_3 feature differences on known regions.
 
     Inputs are ImageNet-normalised. The hole mask follows the network to each layer's resolution
-    by max-pooling: a 3x3 stride-1 max-pool per conv (dilation by the conv's footprint) and a
-    2x2 stride-2 max-pool per pooling layer, i.e. the code's all-ones "mask network" > 0. Per
+    a 3x3 dilation per conv (the conv's footprint; kornia, equal to a 3x3 stride-1 max-pool) and
+    a 2x2 stride-2 max-pool per pooling layer, i.e. the code's all-ones "mask network" > 0. Per
     layer: mean over all elements of ((f(pred) - sg(f(target))) * known_l)^2; summed over the
     three layers (code semantics). Weights come only from `weights_path`.
     """
@@ -192,11 +193,11 @@ class PerceptualLoss(nn.Module):
         return outputs
 
     def layer_hole_masks(self, hole: Tensor) -> list[Tensor]:
-        """Hole mask (N, 1, H, W) at relu1_2, relu2_2, relu3_3 resolution, dilated by max-pool."""
+        """Hole mask (N, 1, H, W) at relu1_2, relu2_2, relu3_3 resolution, grown by each layer."""
         outputs = []
         for index, layer in enumerate(self.features):
             if isinstance(layer, nn.Conv2d):
-                hole = F.max_pool2d(hole, kernel_size=3, stride=1, padding=1)
+                hole = dilation(hole, hole.new_ones(3, 3))
             elif isinstance(layer, nn.MaxPool2d):
                 hole = F.max_pool2d(hole, kernel_size=2, stride=2)
             if index in VGG16_RELU_LAYERS:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from lightning.pytorch import Callback
@@ -30,7 +32,8 @@ def compose_config(name: str, overrides: list[str], output_dir: Path | None = No
 
 class ClipRecorder(Callback):
     """Test callback: each rank writes the (path, start) of its training clips to
-    ``<dirpath>/clips_rank<r>.json`` at the end of fitting."""
+    ``<dirpath>/clips_rank<r>.json`` and its final weights to ``<dirpath>/weights_rank<r>.pt``
+    at the end of fitting."""
 
     def __init__(self, dirpath: str):
         self.dirpath, self.clips = Path(dirpath), []
@@ -42,3 +45,23 @@ class ClipRecorder(Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"clips_rank{trainer.global_rank}.json"
         path.write_text(json.dumps(self.clips))
+        torch.save(pl_module.state_dict(), self.dirpath / f"weights_rank{trainer.global_rank}.pt")
+
+
+def train_command(run: Path, data_dir: Path, *overrides: str) -> list[str]:
+    """``vidinpaint-train`` as a subprocess on tiny synthetic clips into ``run``, each rank
+    recording its clips and final weights there (ClipRecorder; needs ``tests/`` on
+    PYTHONPATH)."""
+    return [
+        sys.executable,
+        "-m",
+        "vidinpaint.train",
+        "schedule=tiny",
+        "logger=csv",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={run}",
+        "+callbacks.clip_recorder._target_=helpers.ClipRecorder",
+        f"+callbacks.clip_recorder.dirpath={run}",
+        *TINY,
+        *overrides,
+    ]

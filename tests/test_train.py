@@ -6,14 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch import Callback
 
-from helpers import TINY, compose_config
+from helpers import TINY, compose_config, train_command
 from vidinpaint import runs
 from vidinpaint.eval import evaluate
 from vidinpaint.train import train
@@ -103,19 +102,7 @@ def test_eval_without_checkpoint_or_method_is_an_error(tmp_path, data_dir):
 @pytest.mark.slow
 def test_ddp_sim_two_processes_write_one_checkpoint(tmp_path, data_dir):
     run = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "vidinpaint.train",
-        "trainer=ddp_sim",
-        "schedule=tiny",
-        "logger=csv",
-        f"paths.data_dir={data_dir}",
-        f"hydra.run.dir={run}",
-        "+callbacks.clip_recorder._target_=helpers.ClipRecorder",
-        f"+callbacks.clip_recorder.dirpath={run}",
-        *TINY,
-    ]
+    cmd = train_command(run, data_dir, "trainer=ddp_sim")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # helpers.ClipRecorder
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

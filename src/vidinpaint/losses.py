@@ -204,14 +204,28 @@ class PerceptualLoss(nn.Module):
                 outputs.append(hole)
         return outputs
 
-    def forward(self, pred: Tensor, target: Tensor, known: Tensor) -> Tensor:
-        """pred, target: (N, 3, H, W) in [0, 1]; known: (N, 1, H, W), 1 = known. Returns scalar."""
+    @torch.no_grad()
+    def target_features(self, target: Tensor) -> list[Tensor]:
+        """Features of fixed targets (N, 3, H, W), to compute once and pass to ``forward``."""
+        return self._features(target)
+
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        known: Tensor,
+        target_features: list[Tensor] | None = None,
+    ) -> Tensor:
+        """pred, target: (N, 3, H, W) in [0, 1]; known: (N, 1, H, W), 1 = known. Returns scalar.
+
+        target_features: ``target_features(target)`` computed earlier (skips the target pass).
+        """
         _check_frames(pred, target, known, "known")
         if pred.shape[1] != 3:
             raise ValueError(f"expected RGB (N,3,H,W), got {tuple(pred.shape)}")
         pred_features = self._features(pred)
-        with torch.no_grad():
-            target_features = self._features(target)
+        if target_features is None:
+            target_features = self.target_features(target)
         masks = self.layer_hole_masks(1 - known.to(pred.dtype))
         loss = pred.new_zeros(())
         for fp, ft, hole in zip(pred_features, target_features, masks):

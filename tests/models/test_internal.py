@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import hydra
 import pytest
@@ -18,7 +19,7 @@ from vidinpaint.data.internal import (
     middle_window,
 )
 from vidinpaint.losses import MissingWeightsError
-from vidinpaint.models.internal import InternalLearningSystem
+from vidinpaint.models.internal import FitCheckpoint, InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
 
 T, H, W = 8, 64, 128
@@ -289,3 +290,159 @@ def test_method_configs_instantiate(method):
     assert isinstance(system, InternalLearningSystem) and system.method == method
     assert system.hparams.epochs == cfg.schedule.il_epochs
     assert math.isclose(system.hparams.lr, 1e-2)
+
+
+# ---------------------------------------------------------------- fit loop: sync, resume, speed
+SHORT = dict(epochs=2, iters_per_batch=2, batches_per_epoch=1, **TINY)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_at(monkeypatch, iteration: int, chunk: int = 0) -> None:
+    """The fit stops (as a killed process would) at ``iteration`` of the ``chunk``-th chunk."""
+    step = InternalLearningSystem.training_step
+    reached = []
+
+    def stopping_step(self, batch, batch_idx):
+        if batch_idx == iteration:
+            reached.append(batch_idx)
+            if len(reached) == chunk + 1:
+                raise Interrupt
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(InternalLearningSystem, "training_step", stopping_step)
+
+
+@pytest.mark.parametrize(
+    ("method", "frames", "chunk_frames", "stop"),
+    [("dip_vid_flow", 8, 100, 7), ("dip_vid", 8, 4, 5), ("dip", 2, 100, 7)],
+)
+def test_interrupted_fit_resumes_to_the_uninterrupted_output(
+    method, frames, chunk_frames, stop, tmp_path, monkeypatch
+):
+    """Stopped at iteration ``stop`` (of the second chunk when there are two; a state was
+    written at a multiple of 3 before), then resumed from the state file: the output and the
+    loss history equal those of a fit that never stopped, bit for bit."""
+    video, mask = synthetic_clip()
+    video, mask = video[:frames], mask[:frames]
+    kwargs = dict(method=method, chunk_frames=chunk_frames, dip_iters=6, dip_check_every=2)
+    uninterrupted = InternalLearningSystem(**kwargs, **SHORT)
+    expected = uninterrupted.fit_video(video, mask, progress=False)
+    checkpoint = FitCheckpoint(tmp_path / "fit.pt", every=3)
+    chunks = -(-frames // chunk_frames)
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, stop, chunk=chunks - 1)
+        with pytest.raises(Interrupt):
+            InternalLearningSystem(**kwargs, **SHORT).fit_video(
+                video, mask, progress=False, checkpoint=checkpoint
+            )
+    saved = torch.load(checkpoint.path, weights_only=True)
+    assert saved["chunk"] == chunks - 1 and len(saved["finished"]) == chunks - 1
+    assert saved["fit"]["iteration"] == stop // 3 * 3
+    resumed = InternalLearningSystem(**kwargs, **SHORT)
+    steps = []
+    step = InternalLearningSystem.training_step
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            InternalLearningSystem,
+            "training_step",
+            lambda self, batch, i: steps.append(i) or step(self, batch, i),
+        )
+        output = resumed.fit_video(video, mask, progress=False, checkpoint=checkpoint)
+    assert steps[0] == saved["fit"]["iteration"]  # neither earlier chunks nor iterations rerun
+    assert len(steps) == len(uninterrupted.recon_history) - steps[0]
+    assert torch.equal(output, expected)
+    assert resumed.recon_history == uninterrupted.recon_history
+
+
+def test_state_of_another_video_is_refused(tmp_path):
+    video, mask = synthetic_clip()
+    checkpoint = FitCheckpoint(tmp_path / "fit.pt", every=0)
+    system = InternalLearningSystem(method="dip_vid", **SHORT)
+    system.fit_video(video[:5], mask[:5], progress=False, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match="written for another video"):
+        system.fit_video(video[1:6], mask[1:6], progress=False, checkpoint=checkpoint)
+
+
+def host_reads_from_vidinpaint(monkeypatch) -> list[str]:
+    """Records every ``item``/``float``/``int``/``bool``/``tolist`` of a tensor called from
+    vidinpaint's own code (the reads that synchronise with a GPU)."""
+    import inspect
+
+    import vidinpaint
+
+    package = str(Path(vidinpaint.__file__).parent)
+    calls: list[str] = []
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name):
+            caller = inspect.currentframe().f_back
+            if caller is not None and caller.f_code.co_filename.startswith(package):
+                calls.append(f"{_name} {caller.f_code.co_name}")
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls
+
+
+def test_no_host_read_per_iteration(monkeypatch):
+    """Host reads of a fit do not grow with its iterations; the history is a device tensor."""
+    video, mask = synthetic_clip()
+    counts = []
+    for iters in (1, 4):
+        system = InternalLearningSystem(
+            method="dip_vid_flow", epochs=1, iters_per_batch=iters, batches_per_epoch=2, **TINY
+        )
+        with monkeypatch.context() as patch:
+            calls = host_reads_from_vidinpaint(patch)
+            system.fit_video(video[:6], mask[:6], progress=False)
+        counts.append(len(calls))
+        assert isinstance(system.loss_history, torch.Tensor)
+        assert system.loss_history.shape == (3 * iters,)
+    assert counts[0] == counts[1], counts
+
+
+def test_cached_target_features_give_the_same_perceptual_loss(tmp_path):
+    from vidinpaint.bench import random_vgg_weights
+
+    video, mask = synthetic_clip()
+    weights = str(random_vgg_weights(tmp_path))
+    system = InternalLearningSystem(
+        method="dip_vid", perceptual_weight=0.01, vgg_weights=weights, pad_mode="replicate"
+    )
+    batch = WindowDataset(video, mask, make_noise(T, H, W, 0))[Window(2, 3)]
+    per_step = system.losses(batch)["perceptual"]
+    system._target_features = system.perceptual.target_features(video)
+    cached = system.losses(batch)["perceptual"]
+    assert per_step > 0 and torch.allclose(cached, per_step, rtol=1e-5)
+
+
+def test_bf16_and_channels_last_fit():
+    video, mask = synthetic_clip()
+    system = InternalLearningSystem(
+        method="dip_vid", precision="bf16-mixed", channels_last=True, **SHORT
+    )
+    out = system.inpaint(video[:5], mask[:5], progress=False)
+    assert out.shape == (5, 3, H, W) and torch.isfinite(out).all()
+    conv = next(m for m in system.net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.slow
+def test_compiled_fit_matches_eager(monkeypatch):
+    """``compile=true`` traces the network with TorchDynamo (the aot_eager backend: Inductor's
+    CPU code for replication-pad backward fails a stride check in torch 2.14)."""
+    compile_module = torch.nn.Module.compile
+    monkeypatch.setattr(
+        torch.nn.Module, "compile", lambda self: compile_module(self, backend="aot_eager")
+    )
+    video, mask = synthetic_clip()
+    kwargs = dict(method="dip_vid", epochs=1, iters_per_batch=2, batches_per_epoch=1, **TINY)
+    eager = InternalLearningSystem(**kwargs).fit_video(video[:5], mask[:5], progress=False)
+    compiled = InternalLearningSystem(**kwargs, compile=True)
+    out = compiled.fit_video(video[:5], mask[:5], progress=False)
+    assert compiled.net._compiled_call_impl is not None
+    assert torch.allclose(out, eager, atol=1e-4)

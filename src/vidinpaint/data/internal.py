@@ -3,7 +3,7 @@
 A training batch is a *window*: ``batch_frames`` (N = 5) frames ``start, start+t, ...`` at a
 frame interval t in {1, 3, 5}, supervising one flow direction ("f": frame i -> i+t, "b":
 i+t -> i). Each window is optimised ``iters_per_batch`` (M = 100) times in a row, so the
-sampler yields every window M times and one Lightning step is one iteration.
+sampler yields every window M times and one optimiser step is one iteration.
 
 Two definitions of an epoch (``epoch_mode``):
 
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
 from vidinpaint.flow import backward_warp, forward_backward_valid
 
@@ -143,6 +142,15 @@ class WindowSampler(Sampler[Window]):
             order.append(self.middle)
         return order
 
+    def state_dict(self) -> dict:
+        """The random state and the pending queue: restoring them repeats the next epochs."""
+        return {"rng": self.rng.getstate(), "queue": [astuple(w) for w in self.queue]}
+
+    def load_state_dict(self, state: dict) -> None:
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.queue = [Window(*w) for w in state["queue"]]
+
     def __iter__(self) -> Iterator[Window]:
         for window in self.epoch_windows():
             for _ in range(self.iters_per_batch):
@@ -242,30 +250,3 @@ class WindowDataset(Dataset):
         if self.flows is not None:
             batch.update(self.flows.pairs(window))
         return batch
-
-
-class InternalVideoData(L.LightningDataModule):
-    """Training batches of one video for an internal-learning system.
-
-    Args:
-        video: (T,3,H,W) in [0,1] (hole pixels are never read by the losses).
-        hole: (T,1,H,W), 1 = hole.
-        noise: (T,1,H,W) fixed network input.
-        sampler: the order of windows (``WindowSampler``).
-        flows: flow targets (DIP-Vid-Flow) or None.
-    """
-
-    def __init__(
-        self,
-        video: Tensor,
-        hole: Tensor,
-        noise: Tensor,
-        sampler: WindowSampler,
-        flows: FlowTargets | None = None,
-    ) -> None:
-        super().__init__()
-        self.dataset = WindowDataset(video, hole, noise, flows)
-        self.sampler = sampler
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.dataset, sampler=self.sampler, batch_size=None, num_workers=0)

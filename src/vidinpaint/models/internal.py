@@ -11,9 +11,11 @@ One system serves the four methods of the paper (``method``):
   backward), L = L_r + 0.1 L_f + L_c + 0.01 L_p.
 
 The input is fixed noise (one map per frame, ``make_noise``). ``inpaint`` fits the network on
-the video with a Lightning Trainer (one step = one iteration; batches from
-``data.internal``), then generates each frame from the stride-1 window centred on it (kept
-inside the video) and pastes the known pixels back. As in the public code, BatchNorm stays in
+the video in its own loop (one step = one iteration on a window from ``data.internal``; no
+host synchronisation per iteration: the loss history stays on the device; the fit's state
+can be written every ``state_every`` iterations and resumed, ``FitCheckpoint``), then
+generates each frame from the stride-1 window centred on it (kept inside the video) and
+pastes the known pixels back. As in the public code, BatchNorm stays in
 training mode for that inference (batch statistics of the window). Flows of the input video
 are estimated once per call (``flow.video_flows``: DIS, or RAFT with ``raft_weights``) and
 divided by their per-interval maximum |flow| (the code's normalisation, ``normalize_flow``).
@@ -22,19 +24,22 @@ divided by their per-interval maximum |flow| (the code's normalisation, ``normal
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import RichProgressBar
+from rich.progress import Progress
 from torch import Tensor
-
+from vidinpaint.atomic import atomic_path
 from vidinpaint.data.internal import (
     EPOCH_MODES,
     FlowTargets,
-    InternalVideoData,
+    WindowDataset,
     WindowSampler,
     all_windows,
     middle_window,
@@ -52,6 +57,8 @@ log = logging.getLogger(__name__)
 
 METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
 SIZE_MULTIPLE = 64
+PRECISIONS = ("32-true", "bf16-mixed")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 
 
 class InternalLearningSystem(L.LightningModule):
@@ -79,7 +86,12 @@ class InternalLearningSystem(L.LightningModule):
         chunk_frames: videos longer than this are inpainted in independent chunks (the code's
             limit is 100 frames); bounds memory.
         seed: network initialisation and window order; ``noise_seed``: the input noise.
-        accelerator, precision: of the inner Trainer (``bf16-mixed`` = bf16 autocast on GPU).
+        accelerator: ``auto`` (the GPU when there is one), ``cpu`` or ``gpu``.
+        precision: ``32-true`` or ``bf16-mixed`` (bf16 autocast of the forward and losses).
+        channels_last, compile: speed switches applied in ``configure_model`` (channels-last
+            memory format; ``torch.compile`` of the network). Adam is fused on CUDA.
+        cache_target_features: L_p's VGG16 features of the frames computed once per fit
+            instead of every iteration (about 33 MB per 192x384 frame on the device).
     """
 
     def __init__(
@@ -110,12 +122,19 @@ class InternalLearningSystem(L.LightningModule):
         noise_seed: int = 0,
         accelerator: str = "auto",
         precision: str = "32-true",
+        channels_last: bool = False,
+        compile: bool = False,
+        cache_target_features: bool = True,
     ) -> None:
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if epoch_mode not in EPOCH_MODES:
             raise ValueError(f"epoch_mode must be one of {EPOCH_MODES}, got {epoch_mode!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if accelerator not in ACCELERATORS:
+            raise ValueError(f"accelerator must be one of {ACCELERATORS}, got {accelerator!r}")
         counts = {
             "epochs": epochs,
             "iters_per_batch": iters_per_batch,
@@ -142,12 +161,23 @@ class InternalLearningSystem(L.LightningModule):
         self.net.load_state_dict(self._initial_state(seed))
         # raises MissingWeightsError (how to supply the file or set perceptual_weight=0)
         self.perceptual = PerceptualLoss(vgg_weights) if perceptual_weight > 0 else None
-        # L_r of every training iteration of the last fit (a DIP frame's run: dip_iters entries)
-        self.recon_history: list[float] = []
-        # DIP: frame -> (L_r, image (1,3,H,W)) of the lowest-loss scored iterate
+        # L_r of every iteration of the last fit (a DIP frame's run: dip_iters entries), kept
+        # on the fit's device and read once at the end
+        self.loss_history = torch.zeros(0)
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._target_features: list[Tensor] | None = None
+        self._configured = False
+        # DIP: frame -> (L_r, image (1,3,H,W)) of the lowest-loss scored iterate; the current
+        # frame's running best (L_r, image) stays on the device until the frame ends
         self._dip_frame = -1
         self._dip_iter = 0
+        self._dip_running: tuple[Tensor, Tensor] | None = None
         self.dip_best: dict[int, tuple[float, Tensor]] = {}
+
+    @property
+    def recon_history(self) -> list[float]:
+        """L_r of every iteration of the last fit, as floats (one host read)."""
+        return self.loss_history.tolist()
 
     # ---------------------------------------------------------------- network
     def _build_net(self) -> SkipEncoderDecoder:
@@ -166,8 +196,8 @@ class InternalLearningSystem(L.LightningModule):
     def _reset_net(self, seed: int) -> None:
         """A new network (in place, so the optimiser keeps its parameters) and a fresh Adam."""
         self.net.load_state_dict(self._initial_state(seed))
-        if self._trainer is not None and self.trainer.optimizers:
-            self.trainer.optimizers[0].state.clear()
+        if self._optimizer is not None:
+            self._optimizer.state.clear()
 
     def flow_channel(self, interval: int, direction: str) -> int:
         """First flow-head channel of (interval, direction); order f1, b1, f3, b3, f5, b5."""
@@ -184,7 +214,31 @@ class InternalLearningSystem(L.LightningModule):
         return image[0].transpose(0, 1), None if flow is None else flow[0].transpose(0, 1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        on_cuda = next(self.net.parameters()).is_cuda
+        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, fused=on_cuda or None)
+
+    def configure_model(self) -> None:
+        """Applies the speed switches once: channels-last memory format, ``torch.compile``."""
+        if self._configured:
+            return
+        self._configured = True
+        if self.hparams.channels_last:
+            is_3d = self.method == "dip_vid_3dcn"
+            self.net.to(memory_format=torch.channels_last_3d if is_3d else torch.channels_last)
+        if self.hparams.compile:
+            self.net.compile()
+
+    def _fit_device(self) -> torch.device:
+        wanted = self.hparams.accelerator
+        if wanted in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise ValueError(f"accelerator={wanted} but no CUDA device is available")
+        use_cuda = wanted in ("gpu", "cuda") or (wanted == "auto" and torch.cuda.is_available())
+        return torch.device("cuda" if use_cuda else "cpu")
+
+    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.hparams.precision == "bf16-mixed":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     # ---------------------------------------------------------------- training
     def losses(self, batch: dict) -> dict[str, Tensor]:
@@ -194,7 +248,13 @@ class InternalLearningSystem(L.LightningModule):
         hp = self.hparams
         terms = {"recon": (hp.recon_weight, reconstruction_loss(image, frames, known))}
         if self.perceptual is not None:
-            terms["perceptual"] = (hp.perceptual_weight, self.perceptual(image, frames, known))
+            cached = None
+            if self._target_features is not None:
+                cached = [features[batch["index"]] for features in self._target_features]
+            terms["perceptual"] = (
+                hp.perceptual_weight,
+                self.perceptual(image, frames, known, target_features=cached),
+            )
         if self.uses_flow:
             channel = self.flow_channel(batch["interval"], batch["direction"])
             # pairs (i, j): forward i = f_k, j = f_{k+1}; backward i = f_{k+1}, j = f_k
@@ -216,41 +276,70 @@ class InternalLearningSystem(L.LightningModule):
         out["image"] = image
         return out
 
-    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        """DIP: a new network and optimiser state when the frame changes."""
-        if self.method == "dip" and int(batch["index"][0]) != self._dip_frame:
-            self._dip_frame = int(batch["index"][0])
+    def start_window(self, frame: int) -> None:
+        """DIP: a new network and optimiser state when the window's frame changes."""
+        if self.method == "dip" and frame != self._dip_frame:
+            self._end_dip_frame()
+            self._dip_frame = frame
             self._dip_iter = 0
-            self._reset_net(self.hparams.seed + self._dip_frame)
+            self._reset_net(self.hparams.seed + frame)
+
+    def _end_dip_frame(self) -> None:
+        """Moves the finished frame's best iterate to ``dip_best`` (one host read per frame)."""
+        if self._dip_running is not None:
+            loss, image = self._dip_running
+            self.dip_best[self._dip_frame] = (float(loss), image.float().cpu())
+            self._dip_running = None
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        """Losses of one iteration; L_r goes to ``loss_history[batch_idx]`` without a host
+        read (the history is allocated by the fit; a step outside a fit records nothing)."""
         out = self.losses(batch)
-        recon = float(out["recon"].detach())
-        self.recon_history.append(recon)
+        recon = out["recon"].detach().float()
+        if batch_idx < self.loss_history.numel():
+            self.loss_history[batch_idx] = recon
         if self.method == "dip":
             self._dip_iter += 1
             check = self._dip_iter % self.hparams.dip_check_every == 0
             if check or self._dip_iter == self.hparams.dip_iters:
-                best = self.dip_best.get(self._dip_frame)
-                if best is None or recon < best[0]:
-                    self.dip_best[self._dip_frame] = (recon, out["image"].detach().float().cpu())
-        logged = {k: v.detach() for k, v in out.items() if k != "image"}
-        self.log_dict({f"train/{k}": v for k, v in logged.items()}, prog_bar=True, batch_size=1)
+                image = out["image"].detach()
+                if self._dip_running is None:
+                    self._dip_running = (recon, image)
+                else:
+                    best_loss, best_image = self._dip_running
+                    better = recon < best_loss
+                    self._dip_running = (
+                        torch.where(better, recon, best_loss),
+                        torch.where(better, image, best_image),
+                    )
         return out["loss"]
 
     # ---------------------------------------------------------------- users
-    def inpaint(self, video: Tensor, mask: Tensor, progress: bool = True) -> Tensor:
+    def inpaint(
+        self,
+        video: Tensor,
+        mask: Tensor,
+        progress: bool = True,
+        checkpoint: FitCheckpoint | None = None,
+    ) -> Tensor:
         """Inpaints a video by fitting the network on it.
 
         Args: video ``T,3,H,W`` in [0,1], mask ``T,1,H,W`` (1 = hole); any H, W (padded to
-        multiples of 64 by replication and cropped back).
+        multiples of 64 by replication and cropped back). checkpoint: where the fit's
+        resumable state is written (and resumed from when the file exists).
         Returns: ``T,3,H,W`` on the CPU with the known pixels of ``video`` unchanged.
         """
-        raw = self.fit_video(video, mask, progress)
+        raw = self.fit_video(video, mask, progress, checkpoint)
         hole = mask.float().cpu()
         return raw * hole + video.float().cpu() * (1 - hole)
 
-    def fit_video(self, video: Tensor, mask: Tensor, progress: bool = True) -> Tensor:
+    def fit_video(
+        self,
+        video: Tensor,
+        mask: Tensor,
+        progress: bool = True,
+        checkpoint: FitCheckpoint | None = None,
+    ) -> Tensor:
         """The network's output for every frame (``T,3,H,W`` CPU, not composited).
 
         Hole pixels of ``video`` are never read: they are replaced by the frame's mean known
@@ -281,21 +370,50 @@ class InternalLearningSystem(L.LightningModule):
                 f"{height}x{width}: set model.pad_mode=replicate"
             )
         chunk = self.hparams.chunk_frames
-        outputs = []
+        saved = None
+        if checkpoint is not None:
+            checkpoint.key = fit_key(video, hole, dict(self.hparams))
+            saved = checkpoint.load()
+        # outputs of the finished chunks (restored from the checkpoint when resuming)
+        outputs: list[Tensor] = list(saved["finished"]) if saved else []
         for index, start in enumerate(range(0, video.shape[0], chunk)):
             part = slice(start, start + chunk)
             if bool(hole[part].all()):
                 raise ValueError(f"frames {start}..{start + chunk - 1} are entirely holes")
-            outputs.append(self._fit_chunk(video[part], hole[part], progress, index))
+            if index < len(outputs):
+                continue
+            resume = saved["fit"] if saved and saved["chunk"] == index else None
+            save = None
+            if checkpoint is not None:
+
+                def save(fit: dict, index: int = index) -> None:
+                    checkpoint.save({"finished": outputs, "chunk": index, "fit": fit})
+
+            every = checkpoint.every if checkpoint is not None else 0
+            outputs.append(
+                self._fit_chunk(video[part], hole[part], progress, index, resume, save, every)
+            )
+            if checkpoint is not None:
+                checkpoint.save({"finished": outputs, "chunk": index + 1, "fit": None})
         return torch.cat(outputs)[..., :height, :width]
 
-    def _fit_chunk(self, video: Tensor, hole: Tensor, progress: bool, index: int) -> Tensor:
-        """Fits a fresh network on ``T,3,H,W`` frames (multiples of 64) and generates them."""
+    def _fit_chunk(
+        self,
+        video: Tensor,
+        hole: Tensor,
+        progress: bool,
+        index: int,
+        resume: dict | None = None,
+        save: Callable[[dict], None] | None = None,
+        every: int = 0,
+    ) -> Tensor:
+        """Fits a fresh network on ``T,3,H,W`` frames (multiples of 64) and generates them;
+        ``resume``: a saved fit state to continue from; ``save``: writes a fit state (every
+        ``every`` iterations and at the end)."""
         num_frames, _, height, width = video.shape
         hp = self.hparams
         self._reset_net(hp.seed)
-        self.recon_history = []
-        self.dip_best, self._dip_frame = {}, -1
+        self.dip_best, self._dip_frame, self._dip_running = {}, -1, None
         noise = make_noise(num_frames, height, width, seed=hp.noise_seed + index)
         batch_frames = min(hp.batch_frames, num_frames)
         flows = None
@@ -325,7 +443,7 @@ class InternalLearningSystem(L.LightningModule):
                     video, self.intervals, hp.flow_method, hp.raft_weights, cache_path=cache
                 )
                 flows = FlowTargets(estimated, hole, normalize=hp.normalize_flow)
-        data = InternalVideoData(video, hole, noise, sampler, flows)
+        data = WindowDataset(video, hole, noise, flows)
         log.info(
             "%s: %d frames %dx%d, %d epochs x %d iterations",
             self.method,
@@ -335,24 +453,122 @@ class InternalLearningSystem(L.LightningModule):
             epochs,
             len(sampler),
         )
-        trainer = L.Trainer(
-            accelerator=hp.accelerator,
-            devices=1,
-            precision=hp.precision,
-            max_epochs=epochs,
-            logger=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            enable_progress_bar=progress,
-            callbacks=[RichProgressBar(leave=False)] if progress else [],
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-        )
-        trainer.fit(self, datamodule=data)
+        device = self._fit_device()
+        self.to(device)
+        self.configure_model()
+        self._target_features = None
+        if self.perceptual is not None and hp.cache_target_features:
+            with torch.no_grad(), self._autocast(device):
+                parts = [
+                    self.perceptual.target_features(video[i : i + batch_frames].to(device))
+                    for i in range(0, num_frames, batch_frames)
+                ]
+            self._target_features = [torch.cat(layer) for layer in zip(*parts)]
+        try:
+            self._train(data, sampler, epochs, device, progress, resume, save, every)
+        finally:
+            self._target_features = None
         if self.method == "dip":
             self.cpu()
             return torch.cat([self.dip_best[f][1] for f in range(num_frames)])
-        return self._generate(noise, batch_frames, trainer.strategy.root_device)
+        return self._generate(noise, batch_frames, device)
+
+    def _train(
+        self,
+        data: WindowDataset,
+        sampler: WindowSampler,
+        epochs: int,
+        device: torch.device,
+        progress: bool,
+        resume: dict | None,
+        save: Callable[[dict], None] | None,
+        every: int,
+    ) -> None:
+        """``epochs`` epochs of ``sampler``'s windows, one optimiser step per iteration.
+
+        Every ``state_every`` iterations (and at the end) ``save`` receives the fit state: the
+        network, Adam, the iteration, the sampler's state at the start of the current epoch,
+        the loss history, the RNG and DIP's best iterates. ``resume`` (such a state) continues
+        there: the same iterations follow, so the result equals an uninterrupted fit's.
+        """
+        per_epoch = len(sampler)
+        self._optimizer = self.configure_optimizers()
+        self.loss_history = torch.zeros(epochs * per_epoch, device=device)
+        iteration, first_epoch = 0, 0
+        if resume is not None:
+            iteration, first_epoch = resume["iteration"], resume["epoch"]
+            self._load_fit_state(resume, device)
+        self.train()
+        bar = Progress(transient=True, disable=not progress)
+        task = bar.add_task(self.method, total=epochs * per_epoch, completed=iteration)
+        with bar:
+            for epoch in range(first_epoch, epochs):
+                epoch_start = sampler.state_dict()
+                position = epoch * per_epoch
+                for window in sampler.epoch_windows():
+                    repeats = range(max(iteration - position, 0), sampler.iters_per_batch)
+                    position += sampler.iters_per_batch
+                    if not repeats:
+                        continue
+                    self.start_window(window.start)
+                    batch = self._window_batch(data, window, device)
+                    for _ in repeats:
+                        self._optimizer.zero_grad(set_to_none=True)
+                        with self._autocast(device):
+                            loss = self.training_step(batch, iteration)
+                        loss.backward()
+                        self._optimizer.step()
+                        iteration += 1
+                        if save is not None and every and iteration % every == 0:
+                            save(self._fit_state(iteration, epoch, epoch_start))
+                    if progress:  # one host read per window
+                        last = float(self.loss_history[iteration - 1])
+                        bar.update(task, completed=iteration, description=f"L_r {last:.4f}")
+        self._end_dip_frame()
+        if save is not None:
+            save(self._fit_state(iteration, epochs, sampler.state_dict()))
+
+    def _window_batch(self, data: WindowDataset, window, device: torch.device) -> dict:
+        """A window's batch on ``device`` (channels-last noise when switched on)."""
+        batch = {
+            k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v
+            for k, v in data[window].items()
+        }
+        if self.hparams.channels_last and self.method != "dip_vid_3dcn":
+            batch["noise"] = batch["noise"].contiguous(memory_format=torch.channels_last)
+        return batch
+
+    def _fit_state(self, iteration: int, epoch: int, sampler_state: dict) -> dict:
+        """What ``_train`` needs to continue after ``iteration`` (CPU tensors)."""
+        running = None
+        if self._dip_running is not None:
+            running = [t.detach().cpu() for t in self._dip_running]
+        return {
+            "iteration": iteration,
+            "epoch": epoch,
+            "sampler": sampler_state,
+            "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "optimizer": self._optimizer.state_dict(),
+            "history": self.loss_history[:iteration].cpu(),
+            "rng": torch.get_rng_state(),
+            "dip": {
+                "frame": self._dip_frame,
+                "iter": self._dip_iter,
+                "running": running,
+                "best": {f: [loss, image] for f, (loss, image) in self.dip_best.items()},
+            },
+        }
+
+    def _load_fit_state(self, state: dict, device: torch.device) -> None:
+        self.net.load_state_dict(state["net"])
+        self._optimizer.load_state_dict(state["optimizer"])
+        self.loss_history[: state["iteration"]] = state["history"].to(device)
+        torch.set_rng_state(state["rng"])
+        dip = state["dip"]
+        self._dip_frame, self._dip_iter = dip["frame"], dip["iter"]
+        running = dip["running"]
+        self._dip_running = None if running is None else tuple(t.to(device) for t in running)
+        self.dip_best = {int(f): (float(loss), image) for f, (loss, image) in dip["best"].items()}
 
     @torch.no_grad()
     def _generate(self, noise: Tensor, batch_frames: int, device: torch.device) -> Tensor:
@@ -377,3 +593,54 @@ class InternalLearningSystem(L.LightningModule):
                         frames[frame] = image[frame - start].float().cpu()
         self.cpu()
         return frames
+
+
+def fit_key(video: Tensor, hole: Tensor, settings: dict) -> dict[str, str]:
+    """What a resumable state must have been written for: these frames, holes and settings."""
+    digest = hashlib.sha1()
+    for tensor in (video, hole):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return {
+        "inputs": digest.hexdigest(),
+        "settings": json.dumps(settings, default=str, sort_keys=True),
+    }
+
+
+class FitCheckpoint:
+    """The resumable state of one ``fit_video`` call, one file written atomically.
+
+    It holds the finished chunks' outputs, the current chunk and its fit state (network, Adam,
+    iteration, sampler, loss history, RNG); ``fit_video`` resumes from it when it exists.
+
+    Args:
+        path: the state file (in the run folder).
+        every: iterations between writes (0: only when a chunk's fit ends).
+    """
+
+    def __init__(self, path: str | Path, every: int) -> None:
+        if every < 0:
+            raise ValueError(f"state_every must be >= 0, got {every}")
+        self.path = Path(path)
+        self.every = every
+        self.key: dict[str, str] | None = None
+
+    def load(self) -> dict | None:
+        """The saved state (None when there is none); an error if written for other inputs."""
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"cannot read the resumable state {self.path}: {err}") from err
+        if state.get("key") != self.key:
+            raise ValueError(
+                f"resumable state {self.path} was written for another video or other settings "
+                "(remove it or use another run folder)"
+            )
+        log.info("resuming %s at chunk %d", self.path, state["chunk"])
+        return state
+
+    def save(self, state: dict) -> None:
+        with atomic_path(self.path) as tmp:
+            torch.save({"key": self.key, **state}, tmp)

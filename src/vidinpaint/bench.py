@@ -34,10 +34,11 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidinpaint import CONF_DIR, runs
+from vidinpaint import CONF_DIR, checks, errors, runs
 
 log = logging.getLogger(__name__)
 
+COMMAND = "vidinpaint-bench"
 MODES = ("data", "train")
 INTERNAL_METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
 PRECISIONS = ("fp32", "bf16")
@@ -685,7 +686,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
+@errors.one_line_errors(COMMAND)
 def hydra_main(cfg: DictConfig) -> None:
+    if cfg.get("out"):
+        checks.check_writable_folder(cfg.out, "out=")
     run(cfg)
 
 
@@ -694,7 +698,7 @@ def main() -> None:
     ``mode=<word>`` before Hydra parses the command line."""
     if len(sys.argv) > 1 and sys.argv[1] in MODES:
         sys.argv = [sys.argv[0], f"mode={sys.argv[1]}", *sys.argv[2:]]
-    hydra_main()
+    errors.run_command(COMMAND, hydra_main)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ import torch
 from omegaconf import DictConfig
 from rich.progress import track
 
-from vidinpaint import CONF_DIR, evaluation, runs
+from vidinpaint import CONF_DIR, checkpoints, checks, errors, evaluation, runs
 from vidinpaint.models.external import CompletionSystem
 
 log = logging.getLogger(__name__)
+
+COMMAND = "vidinpaint-eval"
 
 
 def evaluate_by_inpainting(system: Any, datamodule: Any, split: str) -> dict[str, float]:
@@ -45,24 +47,27 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     if cfg.split not in ("val", "test"):
-        raise ValueError(f"split must be val or test, got {cfg.split!r}")
+        raise errors.UserError(f"split must be val or test, got {cfg.split!r}")
+    if not cfg.ckpt and not cfg.get("model"):
+        raise errors.UserError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
+    checks.check_loader(cfg.data)
+    if cfg.ckpt:
+        system = checkpoints.load_system(CompletionSystem, cfg.ckpt)
+        checks.check_clip_shape(system.hparams, cfg.data.size, cfg.data.clip_len)
+    else:
+        checks.check_clip_shape(cfg.model, cfg.data.size, cfg.data.clip_len)
     datamodule = hydra.utils.instantiate(cfg.data)
     callbacks, loggers = runs.callbacks_and_loggers(cfg)
     if cfg.ckpt:
-        if not Path(cfg.ckpt).is_file():
-            raise FileNotFoundError(f"checkpoint not found: {cfg.ckpt}")
-        system = CompletionSystem.load_from_checkpoint(cfg.ckpt, map_location="cpu")
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         run = trainer.validate if cfg.split == "val" else trainer.test
         metrics = runs.scalar_metrics(run(system, datamodule=datamodule)[0])
         method, step = system.hparams.method, system.global_step
-    elif cfg.get("model"):
+    else:
         system = hydra.utils.instantiate(cfg.model)
         datamodule.setup("validate" if cfg.split == "val" else "test")
         metrics = evaluate_by_inpainting(system, datamodule, cfg.split)
         method, step = cfg.model.method, 0
-    else:
-        raise ValueError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
     runs.write_metrics(
         output_dir,
         metrics,
@@ -81,8 +86,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
-def main(cfg: DictConfig) -> None:
+@errors.one_line_errors(COMMAND)
+def hydra_main(cfg: DictConfig) -> None:
     evaluate(cfg)
+
+
+def main() -> None:
+    errors.run_command(COMMAND, hydra_main)
 
 
 if __name__ == "__main__":

@@ -12,28 +12,39 @@ video re-encoding) its known pixels. Bad input stops the run with one line and n
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 import torch
 import torch.nn.functional as F
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig
-from omegaconf.errors import MissingMandatoryValue
 from torch import Tensor
 
-from vidinpaint import CONF_DIR
+from vidinpaint import CONF_DIR, checkpoints, checks, errors
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.video_io import hstack_panel, read_masks, read_video, write_video
 
 log = logging.getLogger(__name__)
 
+COMMAND = "vidinpaint-inpaint"
 INTERNAL_MULTIPLE = 64
 
 
-class InputError(ValueError):
+class InputError(errors.UserError):
     """The user's input cannot be inpainted (reported as one line)."""
+
+
+def panel_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_panel.mp4")
+
+
+def check_outputs(cfg: DictConfig) -> None:
+    """Before any work: the output (and panel) is no input, replaces no file unless
+    ``overwrite``, and its folder is writable."""
+    inputs = [cfg.input, cfg.mask, *([cfg.ckpt] if cfg.ckpt else [])]
+    outputs = [Path(cfg.output), *([panel_path(Path(cfg.output))] if cfg.panel else [])]
+    for output in outputs:
+        checks.check_output(output, inputs, overwrite=bool(cfg.overwrite))
 
 
 def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
@@ -70,11 +81,9 @@ def load_system(cfg: DictConfig) -> tuple[torch.nn.Module, bool]:
         return hydra.utils.instantiate(cfg.model), True
     if not cfg.ckpt:
         raise InputError(f"method={method} needs ckpt=PATH (a vidinpaint-train checkpoint)")
-    if not Path(cfg.ckpt).is_file():
-        raise InputError(f"checkpoint not found: {cfg.ckpt}")
     from vidinpaint.models.external import CompletionSystem
 
-    system = CompletionSystem.load_from_checkpoint(cfg.ckpt, map_location="cpu")
+    system = checkpoints.load_system(CompletionSystem, cfg.ckpt)
     if system.hparams.method != method:
         raise InputError(
             f"checkpoint {cfg.ckpt} holds method={system.hparams.method}, not {method}"
@@ -149,6 +158,7 @@ def inpaint_video(
 
 def run(cfg: DictConfig) -> Path:
     """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
+    check_outputs(cfg)
     resolution = tuple(int(s) for s in cfg.resolution)
     frames, fps, holes = load_inputs(cfg)
     system, internal = load_system(cfg)
@@ -168,29 +178,23 @@ def run(cfg: DictConfig) -> Path:
     if cfg.panel:
         shaded = frames.permute(0, 3, 1, 2).float() / 255 * (1 - 0.5 * holes.float())
         panel = hstack_panel([shaded, result.permute(0, 3, 1, 2).float() / 255])
-        log.info("wrote %s", write_video(output.with_name(f"{output.stem}_panel.mp4"), panel, fps))
+        log.info("wrote %s", write_video(panel_path(output), panel, fps))
     return output
 
 
-def one_line(err: BaseException) -> str:
-    """The root cause of an error as one line (Hydra wraps errors raised while instantiating)."""
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
+@errors.one_line_errors(COMMAND)
 def run_or_exit(cfg: DictConfig) -> Path:
     """``run`` that turns bad input into one line on stderr and exit status 1."""
-    try:
-        return run(cfg)
-    except (ValueError, FileNotFoundError, InstantiationException, MissingMandatoryValue) as err:
-        sys.exit(f"vidinpaint-inpaint: error: {one_line(err)}")
+    return run(cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="inpaint")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     run_or_exit(cfg)
+
+
+def main() -> None:
+    errors.run_command(COMMAND, hydra_main)
 
 
 if __name__ == "__main__":

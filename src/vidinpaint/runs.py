@@ -20,6 +20,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader
 
 from vidinpaint.atomic import atomic_path
+from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.metrics import frame_difference
 from vidinpaint.video_io import hstack_panel, write_video
 
@@ -78,7 +79,7 @@ def fitted_step(trainer: Trainer, output_dir: Path) -> int:
     last = output_dir / "checkpoints" / "last.ckpt"
     if trainer.global_step or not last.is_file():
         return trainer.global_step
-    return int(torch.load(last, map_location="cpu", weights_only=False, mmap=True)["global_step"])
+    return int(read_checkpoint(last)["global_step"])
 
 
 def git_sha() -> str:

@@ -16,14 +16,17 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from vidinpaint import CONF_DIR, runs
+from vidinpaint import CONF_DIR, checkpoints, checks, errors, runs
 
 log = logging.getLogger(__name__)
+
+COMMAND = "vidinpaint-train"
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fits ``cfg.model`` on ``cfg.data``; writes checkpoints, metrics.json and samples."""
     output_dir = Path(cfg.paths.output_dir)
+    checks.check_train(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     system = hydra.utils.instantiate(cfg.model)
@@ -32,9 +35,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         # resolved here: spawned DDP ranks cannot resolve Hydra's ${hydra:...} interpolations
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(
-        system, datamodule=datamodule, ckpt_path=runs.resolve_ckpt_path(cfg.ckpt_path, output_dir)
-    )
+    with checkpoints.allow_lightning_types():
+        trainer.fit(
+            system,
+            datamodule=datamodule,
+            ckpt_path=runs.resolve_ckpt_path(cfg.ckpt_path, output_dir),
+            weights_only=True,
+        )
     metrics = runs.scalar_metrics(trainer.callback_metrics)
     if cfg.validate and not trainer.fast_dev_run:
         metrics.update(runs.scalar_metrics(trainer.validate(system, datamodule=datamodule)[0]))
@@ -53,8 +60,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+@errors.one_line_errors(COMMAND)
+def hydra_main(cfg: DictConfig) -> float | None:
     return train(cfg).get("val/l1_hole")
+
+
+def main() -> None:
+    errors.run_command(COMMAND, hydra_main)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidinpaint import evaluation
+from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.inference import sliding_window
 from vidinpaint.losses import framewise_masked_l1, masked_l1
 from vidinpaint.nets.cn3d import CN3D
@@ -102,7 +103,7 @@ class CompletionSystem(L.LightningModule):
                 f"3DCN checkpoint not found: {path} (pre-train with model=cn3d, or drop "
                 "model.cn3d_ckpt to train the 3DCN from scratch)"
             )
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(path, "3DCN checkpoint (model.cn3d_ckpt)")
         hp = ckpt.get("hyper_parameters", {})
         for key in ("ratio", "temporal_stride"):
             if key in hp and hp[key] != self.hparams[key]:

@@ -1,0 +1,119 @@
+"""Config values and output paths checked before any data is read or any network is built, so
+that bad input stops a run in its first second with one line (errors.UserError)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from vidinpaint.checkpoints import read_checkpoint
+from vidinpaint.errors import UserError
+
+EXTERNAL_METHODS = ("cn3d", "combcn", "cn2d")
+# CombCN and the 2DCN halve H, W twice (AAAI'19 Table 1): frames in multiples of 4
+COMBCN_MULTIPLE = 4
+
+
+def external_multiples(method: str, ratio: int, temporal_stride: bool) -> tuple[int, int]:
+    """(frames, pixels): multiples an AAAI'19 method needs of clip_len and of H, W. The 3DCN
+    halves H/r x W/r twice (H, W multiples of 4r) and, with ``temporal_stride`` (ablation V-2),
+    time twice too; CombCN and the 2DCN halve H, W twice."""
+    pixels = COMBCN_MULTIPLE * ratio if method in ("cn3d", "combcn") else COMBCN_MULTIPLE
+    frames = 4 if temporal_stride and method in ("cn3d", "combcn") else 1
+    return frames, pixels
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def check_clip_shape(model: Any, size: Sequence[int], clip_len: int) -> None:
+    """``data.size`` and ``data.clip_len`` against what ``model`` (an AAAI'19 method's config or
+    hyperparameters: method, ratio, temporal_stride) can take."""
+    if len(size) != 2 or min(int(s) for s in size) < 1:
+        raise UserError(f"data.size must be [height, width] of positive sizes, got {list(size)}")
+    if int(clip_len) < 1:
+        raise UserError(f"data.clip_len must be >= 1, got {clip_len}")
+    method = model.get("method")
+    if method not in EXTERNAL_METHODS:
+        return
+    frames, pixels = external_multiples(
+        method, int(model.get("ratio", 2)), bool(model.get("temporal_stride", False))
+    )
+    height, width = (int(s) for s in size)
+    if height % pixels or width % pixels:
+        raise UserError(
+            f"data.size={[height, width]}: model={method} needs height and width in multiples "
+            f"of {pixels} (e.g. data.size=[{round_up(height, pixels)},{round_up(width, pixels)}])"
+        )
+    if int(clip_len) % frames:
+        raise UserError(
+            f"data.clip_len={clip_len}: model={method} with temporal_stride needs a multiple of "
+            f"{frames} frames (e.g. data.clip_len={round_up(int(clip_len), frames)})"
+        )
+
+
+def check_loader(data: DictConfig) -> None:
+    """Batch size, workers, and clip length against a dataset whose videos' length is known
+    from the config (the synthetic one); other datasets are checked when indexed."""
+    if int(data.get("batch_size", 1)) < 1:
+        raise UserError(f"data.batch_size must be >= 1, got {data.batch_size}")
+    if int(data.get("num_workers", 0)) < 0:
+        raise UserError(f"data.num_workers must be >= 0, got {data.num_workers}")
+    num_frames = data.get("adapter", {}).get("num_frames")
+    if num_frames is not None and int(data.clip_len) > int(num_frames):
+        raise UserError(
+            f"data.clip_len={data.clip_len} is longer than the {data.name} videos "
+            f"({num_frames} frames, data.adapter.num_frames)"
+        )
+
+
+def check_train(cfg: DictConfig) -> None:
+    """vidinpaint-train: clip shape for the method, loader values, the checkpoints it reads."""
+    check_clip_shape(cfg.model, cfg.data.size, cfg.data.clip_len)
+    check_loader(cfg.data)
+    cn3d_ckpt = cfg.model.get("cn3d_ckpt")
+    if cn3d_ckpt and cfg.model.get("method") == "combcn":  # the other methods ignore it
+        ckpt = read_checkpoint(cn3d_ckpt, "3DCN checkpoint (model.cn3d_ckpt)")
+        if not any(key.startswith("cn3d.") for key in ckpt["state_dict"]):
+            raise UserError(f"model.cn3d_ckpt={cn3d_ckpt} holds no 3DCN weights")
+    if cfg.get("ckpt_path") not in (None, "last"):
+        read_checkpoint(cfg.ckpt_path, "checkpoint to resume (ckpt_path)")
+
+
+def check_writable_folder(path: str | Path, what: str) -> None:
+    """``path``'s folder is writable, or can be created: its nearest existing parent is a
+    folder where a (nameless, at once removed) file can be created."""
+    folder = Path(path).absolute().parent
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write {what} {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise UserError(
+            f"cannot write {what} {path}: folder {existing} is not writable ({err.strerror})"
+        ) from err
+
+
+def check_output(output: str | Path, inputs: Sequence[str | Path], overwrite: bool) -> None:
+    """An output file may not be one of ``inputs`` (also not a hard or symbolic link to one),
+    nor replace an existing file unless ``overwrite``; its folder must be writable."""
+    output = Path(output)
+    if output.is_dir():
+        raise UserError(f"output {output} is a folder: give a file path (e.g. {output}/out.mp4)")
+    if output.exists():
+        for source in inputs:
+            if Path(source).exists() and os.path.samefile(output, source):
+                raise UserError(f"output {output} is the input {source}: give another path")
+        if not overwrite:
+            raise UserError(f"output {output} exists (set overwrite=true to replace it)")
+    check_writable_folder(output, "output")

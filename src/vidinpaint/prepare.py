@@ -1,6 +1,7 @@
 """vidinpaint-prepare: index a dataset once and cache the index (and optionally the clips).
 
 vidinpaint-prepare data=faceforensics data.root=/data/ff prepare.cache_clips=true
+vidinpaint-prepare data=faceforensics data.root=/data/ff prepare.format=litdata  # cluster chunks
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from vidinpaint import CONF_DIR, checks, errors
+from vidinpaint.data.litdata import write_litdata
 
 COMMAND = "vidinpaint-prepare"
 
@@ -20,9 +22,25 @@ COMMAND = "vidinpaint-prepare"
 def hydra_main(cfg: DictConfig) -> None:
     checks.check_clip_shape({}, cfg.data.size, cfg.data.clip_len)
     checks.check_loader(cfg.data)
+    if cfg.prepare.format not in ("index", "litdata"):
+        raise ValueError(f"prepare.format must be index or litdata, got {cfg.prepare.format!r}")
     datamodule = hydra.utils.instantiate(cfg.data)
     index = datamodule.write_index(with_clips=cfg.prepare.cache_clips)
     print(f"index: {datamodule.index_path}\n{json.dumps(index.summary())}")
+    if cfg.prepare.format == "litdata":
+        output = cfg.prepare.output_dir or str(
+            datamodule.cache_dir / datamodule.index_path.stem.replace("index-", "litdata-", 1)
+        )
+        counts = write_litdata(
+            index,
+            output,
+            chunk_bytes=cfg.prepare.chunk_bytes,
+            chunk_clips=cfg.prepare.chunk_clips,
+            num_workers=cfg.prepare.num_workers,
+            compression=cfg.prepare.compression,
+        )
+        print(f"litdata: {output} (stream with data=litdata data.input_dir={output})")
+        print(json.dumps(counts))
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -11,8 +12,10 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
+from lightning.pytorch import Callback
 
 from helpers import TINY, compose_config, train_command
+from vidinpaint.runs import resolve_ckpt_path
 
 TESTS_DIR = Path(__file__).parent
 
@@ -78,3 +81,98 @@ def test_two_nodes_train_one_model(tmp_path, data_dir):
     assert ckpt["global_step"] == 4
     for name, value in ckpt["state_dict"].items():
         torch.testing.assert_close(value, weights[0][name], rtol=0, atol=0)
+
+
+def test_ckpt_path_last_takes_the_newest_of_last_and_requeue_checkpoints(tmp_path):
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    hpc = [tmp_path / "hpc_ckpt_1.ckpt", tmp_path / "hpc_ckpt_2.ckpt"]
+    assert resolve_ckpt_path("last", tmp_path) is None
+    for age, path in ((30, hpc[0]), (20, last), (10, hpc[1])):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"")
+        os.utime(path, ns=(0, 10**12 - age * 10**9))
+    assert resolve_ckpt_path("last", tmp_path) == str(hpc[1])
+    hpc[1].unlink()
+    assert resolve_ckpt_path("last", tmp_path) == str(last)
+
+
+class SignalAt(Callback):
+    """Sends ``signum`` (a name, e.g. SIGUSR1) to this process after ``step`` optimiser steps,
+    as SLURM does shortly before a job's time limit."""
+
+    def __init__(self, step: int, signum: str) -> None:
+        self.step, self.signum = step, getattr(signal, signum)
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def fake_scontrol(folder: Path) -> Path:
+    """An ``scontrol`` that records its arguments and, as SLURM's requeue does, sends SIGTERM
+    to the job (its caller)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "scontrol"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {folder}/calls\nkill -TERM $PPID\n')
+    script.chmod(0o755)
+    return folder / "calls"
+
+
+@pytest.mark.slow
+def test_slurm_signal_checkpoints_requeues_and_resumes(tmp_path, data_dir):
+    """trainer=slurm: SIGUSR1 writes a checkpoint and calls ``scontrol requeue <job>``; the
+    requeued job (same run folder, ckpt_path=last) continues at the step reached."""
+    prepare_synthetic(data_dir)
+    calls = fake_scontrol(tmp_path / "bin")
+    run = tmp_path / "slurm-4242"
+    cmd = train_command(
+        run,
+        data_dir,
+        "trainer=slurm",
+        "trainer.accelerator=cpu",
+        "trainer.precision=32-true",
+        "trainer.devices=1",
+        "trainer.max_steps=6",
+        "schedule.checkpoint_every=100",
+        "ckpt_path=last",
+    )
+    slurm = {
+        "SLURM_JOB_ID": 4242,
+        "SLURM_JOB_NAME": "vidinpaint",
+        "SLURM_NTASKS": 1,
+        "SLURM_NTASKS_PER_NODE": 1,
+        "SLURM_NNODES": 1,
+        "SLURM_PROCID": 0,
+        "SLURM_LOCALID": 0,
+        "SLURM_NODEID": 0,
+        "SLURM_NODELIST": "127.0.0.1",
+        "MASTER_PORT": free_port(),
+        "PATH": f"{calls.parent}:{os.environ['PATH']}",
+    }
+    signal_at = [
+        "+callbacks.preempt._target_=test_cluster.SignalAt",
+        "+callbacks.preempt.step=2",
+        "+callbacks.preempt.signum=SIGUSR1",
+    ]
+    first = subprocess.run(
+        cmd + signal_at, env=launcher_env(**slurm), capture_output=True, text=True, timeout=600
+    )
+    assert calls.read_text().split() == ["requeue", "4242"], first.stderr[-3000:]
+    (hpc,) = run.glob("hpc_ckpt_*.ckpt")
+    assert torch.load(hpc, map_location="cpu", weights_only=False)["global_step"] == 2
+    last = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 2
+    assert not (run / "metrics.json").exists()  # the job stopped there
+    # the requeued job: same command, same run folder
+    second = subprocess.run(
+        cmd,
+        env=launcher_env(**slurm, SLURM_RESTART_COUNT=1),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text())["global_step"] == 6
+    # it trained the 4 remaining steps (batch 2), not 6 from scratch
+    assert len(json.loads((run / "clips_rank0.json").read_text())) == 4 * 2
+    assert calls.read_text().split() == ["requeue", "4242"]

@@ -57,14 +57,18 @@ def callbacks_and_loggers(cfg: DictConfig) -> tuple[list[Callback], list[Logger]
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """``last`` -> ``<run dir>/checkpoints/last.ckpt`` if it exists; a path must exist."""
+    """``last`` -> the newest of ``<run dir>/checkpoints/last.ckpt`` and the checkpoints a SLURM
+    requeue writes (``<run dir>/hpc_ckpt_<n>.ckpt``, trainer=slurm), if any; a path must
+    exist."""
     if not ckpt_path:
         return None
     if ckpt_path == "last":
         last = output_dir / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            log.info("resuming from %s", last)
-            return str(last)
+        found = [p for p in (last, *output_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+        if found:
+            newest = max(found, key=lambda p: p.stat().st_mtime_ns)
+            log.info("resuming from %s", newest)
+            return str(newest)
         log.warning("ckpt_path=last but %s does not exist: starting from scratch", last)
         return None
     if not Path(ckpt_path).is_file():

@@ -9,7 +9,10 @@ from PIL import Image
 
 from vidinpaint.video_io import (
     FOLDER_FPS,
+    MaskSource,
     VideoReadError,
+    VideoSource,
+    VideoWriter,
     hstack_panel,
     read_masks,
     read_video,
@@ -133,3 +136,79 @@ def test_hstack_panel():
     assert panel[..., 5:11].min() == 1 and panel[..., :5].max() == 0
     with pytest.raises(ValueError, match="share"):
         hstack_panel([a, torch.zeros(3, 3, 4, 5)])
+
+
+# ---------------------------------------------------------------- streaming
+def random_uint8(frames: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("width", [64, 48])  # decord rejects width 48: the PyAV path
+def test_video_source_knows_its_size_and_streams_chunks(tmp_path, width):
+    frames = random_uint8(11, 32, width)
+    path = write_video(tmp_path / "clip.mp4", frames, fps=10, lossless=True)
+    source = VideoSource(path)
+    assert (source.num_frames, source.height, source.width) == (11, 32, width)
+    assert source.fps == pytest.approx(10)
+    chunks = list(source.chunks(4))
+    assert [len(c) for c in chunks] == [4, 4, 3]
+    assert torch.equal(torch.cat(chunks), frames)
+
+
+def test_frame_folder_streams_and_names_a_frame_of_another_size(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames = random_uint8(5, 6, 9)
+    for i, frame in enumerate(frames.numpy()):
+        Image.fromarray(frame).save(folder / f"{i:05d}.png")
+    source = VideoSource(folder)
+    assert (source.num_frames, source.height, source.width, source.fps) == (5, 6, 9, FOLDER_FPS)
+    assert torch.equal(torch.cat(list(source.chunks(2))), frames)
+    Image.fromarray(np.zeros((7, 9, 3), np.uint8)).save(folder / "00003.png")
+    with pytest.raises(VideoReadError, match="00003.png is 7x9, 00000.png 6x9"):
+        list(VideoSource(folder).chunks(2))
+
+
+def test_mask_sources_stream_and_a_static_mask_is_a_view(tmp_path):
+    hole = np.zeros((8, 10), np.uint8)
+    hole[2:5, 3:6] = 255
+    Image.fromarray(hole).save(tmp_path / "static.png")
+    static = MaskSource(tmp_path / "static.png")
+    assert static.static and static.num_frames == 1 and (static.height, static.width) == (8, 10)
+    chunks = list(static.chunks(4, num_frames=10))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert chunks[0].stride(0) == 0  # expanded, not copied
+    assert torch.equal(chunks[1][3, 0], torch.from_numpy(hole > 0))
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for t in range(5):
+        Image.fromarray(np.roll(hole, t, axis=1)).save(folder / f"{t:03d}.png")
+    source = MaskSource(folder)
+    assert not source.static and source.num_frames == 5
+    assert torch.equal(torch.cat(list(source.chunks(2))), read_masks(folder))
+
+
+def test_writer_takes_chunks_and_equals_one_write(tmp_path):
+    frames = random_uint8(9, 16, 24)
+    with VideoWriter(tmp_path / "chunked.mp4", fps=5, lossless=True) as writer:
+        for start in range(0, 9, 4):
+            writer.write(frames[start : start + 4])
+    assert writer.frames_written == 9
+    decoded, fps = read_video(tmp_path / "chunked.mp4")
+    assert torch.equal(decoded, frames) and fps == pytest.approx(5)
+
+
+def test_writer_error_leaves_no_file(tmp_path):
+    path = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="stopped"), VideoWriter(path, fps=5) as writer:
+        writer.write(random_uint8(3, 16, 24))
+        raise RuntimeError("stopped")
+    mismatch = pytest.raises(ValueError, match="frames of 16x16 in a video of 16x24")
+    with mismatch, VideoWriter(path, fps=5) as writer:
+        writer.write(random_uint8(3, 16, 24))
+        writer.write(random_uint8(3, 16, 16))
+    with pytest.raises(ValueError, match="no frames"), VideoWriter(path, fps=5):
+        pass
+    assert list(tmp_path.iterdir()) == []

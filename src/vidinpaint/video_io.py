@@ -1,11 +1,19 @@
-"""Reading videos, frame folders and masks; writing mp4 files atomically; sample panels."""
+"""Reading videos, frame folders and masks; writing mp4 files atomically; sample panels.
+
+Long videos stream: ``VideoSource`` and ``MaskSource`` know a video's frame count, size and
+rate without decoding it and yield its frames chunk by chunk; ``VideoWriter`` encodes chunk
+by chunk into a temp file renamed onto the output when it is closed without error.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import torch
@@ -31,46 +39,80 @@ def _frame_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _decode_with_pyav(path: Path) -> tuple[np.ndarray, float]:
-    import av
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-        rate = stream.average_rate or stream.guessed_rate
-    if not frames:
-        raise VideoReadError(f"video {path} has no frames")
-    return np.stack(frames), float(rate) if rate else FOLDER_FPS
+
+class _DecordFile:
+    """A video file through decord: random access, frame count from the container."""
+
+    def __init__(self, path: Path) -> None:
+        import decord
+
+        self.reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        self.num_frames = len(self.reader)
+        if self.num_frames:
+            # get_batch, not reader[0]: decord fails only there for some widths (48)
+            self.height, self.width = self.reader.get_batch([0]).shape[1:3]
+        self.fps = float(self.reader.get_avg_fps())
+
+    def chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
+        for start in range(0, self.num_frames, chunk_frames):
+            stop = min(start + chunk_frames, self.num_frames)
+            yield self.reader.get_batch(list(range(start, stop))).asnumpy()
+
+
+class _PyAVFile:
+    """A video file through PyAV (decoded in order), for files decord rejects (it fails a
+    buffer-size check for some small frame widths such as 48). The frame count comes from the
+    container, or from counting its packets (no decoding)."""
+
+    def __init__(self, path: Path) -> None:
+        import av
+
+        self.path = path
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            self.height, self.width = stream.codec_context.height, stream.codec_context.width
+            rate = stream.average_rate or stream.guessed_rate
+            self.fps = float(rate) if rate else FOLDER_FPS
+            self.num_frames = stream.frames or sum(
+                1 for packet in container.demux(stream) if packet.size
+            )
+
+    def chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
+        import av
+
+        with av.open(str(self.path)) as container:
+            batch = []
+            for frame in container.decode(container.streams.video[0]):
+                batch.append(frame.to_ndarray(format="rgb24"))
+                if len(batch) == chunk_frames:
+                    yield np.stack(batch)
+                    batch = []
+            if batch:
+                yield np.stack(batch)
+
+
+def _open_video_file(path: Path) -> _DecordFile | _PyAVFile:
+    """decord, or PyAV where decord fails; the file is reported unreadable if both fail."""
+    try:
+        return _DecordFile(path)
+    except Exception as err:  # decord raises its own DECORDError/RuntimeError types
+        message = _first_line(err)
+    try:
+        opened = _PyAVFile(path)
+    except Exception as err:
+        raise VideoReadError(f"cannot decode video {path}: {message}") from err
+    log.debug("decord could not read %s (%s); decoding with PyAV", path, message)
+    return opened
 
 
 def _decode_video(path: Path) -> tuple[np.ndarray, float]:
-    """All frames of a video file as uint8 (T, H, W, 3) RGB, and its average fps.
-
-    Decodes with decord; if decord fails (it rejects some small frame widths such as 48 with a
-    buffer-size check) the file is decoded with PyAV instead, and only if both fail the file is
-    reported unreadable.
-    """
-    import decord
-
-    try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
-        num_frames = len(reader)
-        if num_frames == 0:
-            raise VideoReadError(f"video {path} has no frames")
-        return reader.get_batch(list(range(num_frames))).asnumpy(), float(reader.get_avg_fps())
-    except VideoReadError:
-        raise
-    except Exception as err:  # decord raises its own DECORDError/RuntimeError types
-        lines = str(err).strip().splitlines()
-        message = lines[0] if lines else type(err).__name__
-    try:
-        frames, fps = _decode_with_pyav(path)
-    except VideoReadError:
-        raise
-    except Exception as err:
-        raise VideoReadError(f"cannot decode video {path}: {message}") from err
-    log.debug("decord could not read %s (%s); decoded with PyAV", path, message)
-    return frames, fps
+    """All frames of a video file as uint8 (T, H, W, 3) RGB, and its average fps."""
+    source = VideoSource(path)
+    return np.concatenate(list(source.chunks(source.num_frames))), source.fps
 
 
 def _load_image(path: Path) -> Image.Image:
@@ -82,32 +124,81 @@ def _load_image(path: Path) -> Image.Image:
     return image
 
 
-def _stack_frames(arrays: list[np.ndarray], folder: Path) -> np.ndarray:
-    shapes = {a.shape for a in arrays}
-    if len(shapes) > 1:
-        raise VideoReadError(f"frames in {folder} differ in size: {sorted(shapes)}")
-    return np.stack(arrays)
+def _check_frame_size(array: np.ndarray, size: tuple[int, int], file: Path, first: Path) -> None:
+    if array.shape[:2] != size:
+        raise VideoReadError(
+            f"frames in {file.parent} differ in size: {file.name} is {array.shape[0]}x"
+            f"{array.shape[1]}, {first.name} {size[0]}x{size[1]}"
+        )
+
+
+class VideoSource:
+    """A video file (decord; PyAV where decord fails) or a folder of jpg/png frames (sorted by
+    file name), read chunk by chunk.
+
+    ``num_frames``, ``height``, ``width`` and ``fps`` come from the container (or the file list
+    and the first image) without decoding the video. Frame folders report FOLDER_FPS (25).
+    Raises VideoReadError (one line naming the path) if missing, unreadable or empty.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        self.path = path
+        if not path.exists():
+            raise VideoReadError(f"video not found: {path}")
+        self.files: list[Path] = []
+        self._file: _DecordFile | _PyAVFile | None = None
+        if path.is_dir():
+            self.files = _frame_files(path)
+            if not self.files:
+                raise VideoReadError(f"frame folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
+            self.num_frames, self.fps = len(self.files), FOLDER_FPS
+            self.width, self.height = _load_image(self.files[0]).size
+            return
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise VideoReadError(f"unsupported video type {path.suffix!r}: {path}")
+        self._file = _open_video_file(path)
+        if self._file.num_frames == 0:
+            raise VideoReadError(f"video {path} has no frames")
+        self.num_frames, self.fps = self._file.num_frames, self._file.fps
+        self.height, self.width = self._file.height, self._file.width
+
+    def chunks(self, chunk_frames: int) -> Iterator[Tensor]:
+        """The frames in order as uint8 ``(t, H, W, 3)`` RGB, ``chunk_frames`` at a time."""
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        size = (self.height, self.width)
+        if self._file is None:
+            for start in range(0, self.num_frames, chunk_frames):
+                files = self.files[start : start + chunk_frames]
+                arrays = [np.asarray(_load_image(f).convert("RGB")) for f in files]
+                for array, file in zip(arrays, files):
+                    _check_frame_size(array, size, file, self.files[0])
+                yield torch.from_numpy(np.stack(arrays))
+            return
+        decoded = 0
+        try:
+            for array in self._file.chunks(chunk_frames):
+                decoded += len(array)
+                yield torch.from_numpy(array)
+        except VideoReadError:
+            raise
+        except Exception as err:
+            raise VideoReadError(f"cannot decode video {self.path}: {_first_line(err)}") from err
+        if decoded != self.num_frames:
+            raise VideoReadError(
+                f"video {self.path} decoded to {decoded} frames, its container says "
+                f"{self.num_frames}"
+            )
 
 
 def read_video(path: str | os.PathLike) -> tuple[Tensor, float]:
-    """Read a video file (decord) or a folder of jpg/png frames (sorted by file name).
+    """All frames of a video file or frame folder (``VideoSource``) at once.
 
-    Returns (frames uint8 (T, H, W, 3) RGB, fps). Frame folders report FOLDER_FPS (25).
-    Raises VideoReadError (one line naming the path) if missing, unreadable or empty.
+    Returns (frames uint8 (T, H, W, 3) RGB, fps).
     """
-    path = Path(path)
-    if not path.exists():
-        raise VideoReadError(f"video not found: {path}")
-    if path.is_dir():
-        files = _frame_files(path)
-        if not files:
-            raise VideoReadError(f"frame folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
-        arrays = [np.asarray(_load_image(f).convert("RGB")) for f in files]
-        return torch.from_numpy(_stack_frames(arrays, path)), FOLDER_FPS
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise VideoReadError(f"unsupported video type {path.suffix!r}: {path}")
-    frames, fps = _decode_video(path)
-    return torch.from_numpy(frames), fps
+    source = VideoSource(path)
+    return torch.cat(list(source.chunks(source.num_frames))), source.fps
 
 
 def _image_to_hole(image: Image.Image, threshold: int) -> np.ndarray:
@@ -120,35 +211,78 @@ def _image_to_hole(image: Image.Image, threshold: int) -> np.ndarray:
     return values > threshold
 
 
-def read_masks(path: str | os.PathLike, threshold: int | None = None) -> Tensor:
-    """Read hole masks: a mask video, a folder of mask frames, or one static image (T = 1).
+class MaskSource:
+    """Hole masks read chunk by chunk: a mask video, a folder of mask frames, or one static
+    image (``static``: ``num_frames`` is 1 and ``chunks`` repeats it as a view, no copy).
 
-    Returns bool (T, 1, H, W), True = hole: value > threshold, for colour masks in any channel,
-    for palette PNGs (DAVIS) the palette index (object id). threshold None picks 0 (non-zero =
-    hole) for lossless files (png, bmp, tif) and 127 for lossy ones (video codecs, jpg), whose
-    compression noise would otherwise turn into holes. Raises VideoReadError when unreadable.
+    True = hole: value > threshold, for colour masks in any channel, for palette PNGs (DAVIS)
+    the palette index (object id). threshold None picks 0 (non-zero = hole) for lossless files
+    (png, bmp, tif) and 127 for lossy ones (video codecs, jpg), whose compression noise would
+    otherwise turn into holes. Raises VideoReadError (one line) when missing or unreadable.
     """
-    path = Path(path)
-    if not path.exists():
-        raise VideoReadError(f"mask not found: {path}")
-    if path.is_dir():
-        files = _frame_files(path)
-        if not files:
-            raise VideoReadError(f"mask folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
-        lossy = any(f.suffix.lower() in LOSSY_SUFFIXES for f in files)
-        cut = (127 if lossy else 0) if threshold is None else threshold
-        holes = _stack_frames([_image_to_hole(_load_image(f), cut) for f in files], path)
-    elif path.suffix.lower() in VIDEO_SUFFIXES:
-        cut = 127 if threshold is None else threshold
-        frames, _ = _decode_video(path)
-        holes = frames.max(axis=3) > cut
-    elif path.suffix.lower() in IMAGE_SUFFIXES:
-        lossy = path.suffix.lower() in LOSSY_SUFFIXES
-        cut = (127 if lossy else 0) if threshold is None else threshold
-        holes = _image_to_hole(_load_image(path), cut)[None]
-    else:
-        raise VideoReadError(f"unsupported mask type {path.suffix!r}: {path}")
-    return torch.from_numpy(np.ascontiguousarray(holes))[:, None]
+
+    def __init__(self, path: str | os.PathLike, threshold: int | None = None) -> None:
+        path = Path(path)
+        self.path = path
+        if not path.exists():
+            raise VideoReadError(f"mask not found: {path}")
+        self.files: list[Path] = []
+        self.video: VideoSource | None = None
+        self.image: Tensor | None = None
+        suffix = path.suffix.lower()
+        if path.is_dir():
+            self.files = _frame_files(path)
+            if not self.files:
+                raise VideoReadError(f"mask folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
+            lossy = any(f.suffix.lower() in LOSSY_SUFFIXES for f in self.files)
+            self.threshold = (127 if lossy else 0) if threshold is None else threshold
+            self.num_frames = len(self.files)
+            self.width, self.height = _load_image(self.files[0]).size
+        elif suffix in VIDEO_SUFFIXES:
+            self.threshold = 127 if threshold is None else threshold
+            self.video = VideoSource(path)
+            self.num_frames = self.video.num_frames
+            self.height, self.width = self.video.height, self.video.width
+        elif suffix in IMAGE_SUFFIXES:
+            lossy = suffix in LOSSY_SUFFIXES
+            self.threshold = (127 if lossy else 0) if threshold is None else threshold
+            hole = _image_to_hole(_load_image(path), self.threshold)
+            self.image = torch.from_numpy(np.ascontiguousarray(hole))[None, None]
+            self.num_frames, (self.height, self.width) = 1, hole.shape
+        else:
+            raise VideoReadError(f"unsupported mask type {path.suffix!r}: {path}")
+
+    @property
+    def static(self) -> bool:
+        return self.image is not None
+
+    def chunks(self, chunk_frames: int, num_frames: int | None = None) -> Iterator[Tensor]:
+        """Holes bool ``(t, 1, H, W)`` in order, ``chunk_frames`` at a time; a static mask is
+        repeated for ``num_frames`` frames (default: its one frame)."""
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        if self.image is not None:
+            total = num_frames or 1
+            for start in range(0, total, chunk_frames):
+                yield self.image.expand(min(chunk_frames, total - start), -1, -1, -1)
+        elif self.video is not None:
+            for frames in self.video.chunks(chunk_frames):
+                yield (frames.amax(dim=3) > self.threshold)[:, None]
+        else:
+            size = (self.height, self.width)
+            for start in range(0, self.num_frames, chunk_frames):
+                files = self.files[start : start + chunk_frames]
+                holes = [_image_to_hole(_load_image(f), self.threshold) for f in files]
+                for hole, file in zip(holes, files):
+                    _check_frame_size(hole, size, file, self.files[0])
+                yield torch.from_numpy(np.stack(holes))[:, None]
+
+
+def read_masks(path: str | os.PathLike, threshold: int | None = None) -> Tensor:
+    """All hole masks of ``path`` (``MaskSource``) at once: bool (T, 1, H, W), T = 1 for a
+    static image."""
+    source = MaskSource(path, threshold)
+    return torch.cat(list(source.chunks(source.num_frames)))
 
 
 def _to_uint8_thwc(frames: Tensor | np.ndarray) -> np.ndarray:
@@ -169,6 +303,93 @@ def _to_uint8_thwc(frames: Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.cpu().numpy())
 
 
+class VideoWriter(AbstractContextManager):
+    """An H.264 mp4 written chunk by chunk with PyAV (libx264), atomically.
+
+    Frames go to a temp file beside ``path`` (parent folders are created), renamed onto
+    ``path`` when the ``with`` block ends without error; an error removes it. Even sizes use
+    yuv420p (plays everywhere); odd widths/heights use yuv444p, which needs no padding, so the
+    file decodes back with exactly the frames written (some players lack 4:4:4 support). crf:
+    x264 quality (lower = better). lossless: RGB H.264 at qp 0 (libx264rgb), which decodes back
+    to exactly these pixels; browsers and many players cannot play it.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, fps: float, crf: int = 17, lossless: bool = False
+    ) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path = Path(path)
+        self.fps, self.crf, self.lossless = fps, crf, lossless
+        self.frames_written = 0
+        self._atomic = atomic_path(self.path)
+        self._container = None
+        self._stream = None
+
+    def __enter__(self) -> VideoWriter:
+        import av
+
+        tmp = self._atomic.__enter__()
+        self._container = av.open(str(tmp), mode="w", format="mp4")
+        return self
+
+    def _add_stream(self, height: int, width: int):
+        if self.lossless:
+            codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0"}
+        else:
+            codec, options = "libx264", {"crf": str(self.crf)}
+            pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
+        rate = Fraction(self.fps).limit_denominator(1001)
+        stream = self._container.add_stream(codec, rate=rate, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        return stream
+
+    def write(self, frames: Tensor | np.ndarray) -> None:
+        """Appends uint8 ``(T, H, W, 3)`` RGB or float ``(T, 3, H, W)`` in [0, 1] frames."""
+        import av
+
+        array = _to_uint8_thwc(frames)
+        height, width = array.shape[1:3]
+        if self._stream is None:
+            self._stream = self._add_stream(height, width)
+        elif (height, width) != (self._stream.height, self._stream.width):
+            raise ValueError(
+                f"frames of {height}x{width} in a video of "
+                f"{self._stream.height}x{self._stream.width}"
+            )
+        for image in array:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            self._container.mux(self._stream.encode(frame))
+        self.frames_written += len(array)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        error = exc
+        try:
+            if error is None:
+                if self._stream is None:
+                    raise ValueError("cannot write a video with no frames")
+                self._container.mux(self._stream.encode())
+        except Exception as err:
+            error = err
+        finally:
+            try:
+                self._container.close()
+            except Exception as err:
+                error = error or err
+        if error is None:
+            self._atomic.__exit__(None, None, None)
+            return False
+        self._atomic.__exit__(type(error), error, error.__traceback__)
+        if error is not exc:
+            raise error
+        return False
+
+
 def write_video(
     path: str | os.PathLike,
     frames: Tensor | np.ndarray,
@@ -176,37 +397,12 @@ def write_video(
     crf: int = 17,
     lossless: bool = False,
 ) -> Path:
-    """Write an H.264 mp4 with PyAV (libx264), atomically; creates parent folders.
-
-    frames: uint8 (T, H, W, 3) RGB or float (T, 3, H, W) in [0, 1]. Even sizes use yuv420p (plays
-    everywhere); odd widths/heights use yuv444p, which needs no padding, so the file decodes back
-    with exactly T frames of H x W (some players lack 4:4:4 support). crf: x264 quality
-    (lower = better). lossless: RGB H.264 at qp 0 (libx264rgb), which decodes back to exactly
-    these pixels; browsers and many players cannot play it. The file is written to a temp file
-    in the same folder, then renamed.
-    """
+    """Write frames (uint8 (T, H, W, 3) RGB or float (T, 3, H, W) in [0, 1]) as one H.264 mp4,
+    atomically (``VideoWriter``); returns the path."""
     array = _to_uint8_thwc(frames)
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    import av
-
-    path = Path(path)
-    _, height, width, _ = array.shape
-    if lossless:
-        codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0"}
-    else:
-        codec, options = "libx264", {"crf": str(crf)}
-        pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream(
-            codec, rate=Fraction(fps).limit_denominator(1001), options=options
-        )
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        for image in array:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    with VideoWriter(path, fps, crf=crf, lossless=lossless) as writer:
+        writer.write(array)
+    return Path(path)
 
 
 def hstack_panel(videos: list[Tensor]) -> Tensor:

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import hydra
@@ -176,3 +177,21 @@ def test_slurm_signal_checkpoints_requeues_and_resumes(tmp_path, data_dir):
     # it trained the 4 remaining steps (batch 2), not 6 from scratch
     assert len(json.loads((run / "clips_rank0.json").read_text())) == 4 * 2
     assert calls.read_text().split() == ["requeue", "4242"]
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep_runs_every_cell(tmp_path, data_dir):
+    """A two-cell sweep on hydra/launcher=submitit_local: each cell a job of its own."""
+    prepare_synthetic(data_dir)
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "vidinpaint.train", "-m", "hydra/launcher=submitit_local"]
+    cmd += ["hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}", "seed=1,2"]
+    cmd += ["schedule=tiny", "logger=csv", "num_samples=0", f"paths.data_dir={data_dir}", *TINY]
+    proc = subprocess.run(cmd, env=launcher_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # cells are named by the swept options (not by paths), one submitit job each
+    cells = sorted(p.parent.relative_to(sweep) for p in sweep.glob("*/metrics.json"))
+    assert [str(c).split(",")[-1] for c in cells] == ["seed=1", "seed=2"]
+    metrics = [json.loads((sweep / c / "metrics.json").read_text()) for c in cells]
+    assert [m["seed"] for m in metrics] == [1, 2] and all(m["global_step"] == 4 for m in metrics)
+    assert len(list(sweep.glob(".submitit/*/*_result.pkl"))) == 2

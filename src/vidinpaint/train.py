@@ -49,6 +49,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "method": cfg.model.method,
         "dataset": cfg.data.name,
         "global_step": runs.fitted_step(trainer, output_dir),
+        "seed": cfg.seed,
+        **getattr(system, "protocol", {}),
+        **getattr(datamodule, "protocol", {}),
     }
     if trainer.is_global_zero:
         runs.write_metrics(output_dir, metrics, **record)

@@ -260,3 +260,15 @@ def test_workers_forked_after_opencv_use_do_not_hang(video_folder: Path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "20"
+
+
+def test_split_by_is_passed_on_and_a_missing_test_split_is_an_error(video_folder: Path):
+    dm = _datamodule(video_folder, split_by="clip")
+    dm.setup("fit")
+    assert dm.index.settings["split_by"] == "clip"
+    assert dm.protocol == {"protocol/split_by": "clip", "protocol/train_val_ratio": 5}
+    assert len(dm.val_dataloader().dataset) == 4  # 24 clips split 5:1 over clips
+    with pytest.raises(ValueError, match="no test split"):
+        dm.test_dataloader()
+    with pytest.raises(ValueError, match="split_by must be one of"):
+        _datamodule(video_folder, split_by="frames")

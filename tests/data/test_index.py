@@ -1,4 +1,4 @@
-"""Clip index: clips per video, split by video, decoding, bad-input handling."""
+"""Clip index: clips per video, split by clip or by video, decoding, bad-input handling."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from data_fixtures import make_video
 
-from vidinpaint.data.adapters import FolderAdapter
+from vidinpaint.data.adapters import Candidate, FolderAdapter
 from vidinpaint.data.index import build_index, read_clip, split_videos
 from vidinpaint.data.sources import center_box
 
@@ -28,6 +28,52 @@ def test_index_cuts_clips_and_splits_by_video(video_folder: Path):
     again = build_index(video_folder, FolderAdapter(), clip_len=4, clip_stride=4, size=(16, 16))
     assert [v.split for v in again.videos] == splits
     assert index.summary()["val_clips"] == 4
+
+
+class _OneTestVideo(FolderAdapter):
+    """A folder whose first video is a fixed test video (like FaceForensics' test subset)."""
+
+    def find(self, root: Path) -> list[Candidate]:
+        found = super().find(root)
+        return [Candidate(c.path, split="test" if i == 0 else None) for i, c in enumerate(found)]
+
+
+def test_split_by_clip_is_five_to_one_over_clips(video_folder: Path):
+    index = build_index(video_folder, FolderAdapter(), 4, 4, (16, 16), split_by="clip")
+    train, val = index.split_clips("train"), index.split_clips("val")
+    assert (len(train), len(val)) == (20, 4)  # 24 clips, 5:1 over the clips themselves
+    assert sorted(train + val) == list(range(24))
+    assert all(v.split == "per_clip" for v in index.videos)
+    assert index.settings["split_by"] == "clip"
+    again = build_index(video_folder, FolderAdapter(), 4, 4, (16, 16), split_by="clip")
+    assert again.split_clips("val") == val
+    by_video = build_index(video_folder, FolderAdapter(), 4, 4, (16, 16), split_by="video")
+    assert by_video.settings != index.settings  # a prepared index records its split mode
+
+
+def test_split_by_video_keeps_clips_of_one_video_together(video_folder: Path):
+    index = build_index(video_folder, FolderAdapter(), 4, 4, (16, 16), split_by="video")
+    for video in range(len(index.videos)):
+        splits = {index.clip_split(i) for i, c in enumerate(index.clips) if c.video == video}
+        assert len(splits) == 1
+    assert index.summary()["val_videos"] == 1
+
+
+@pytest.mark.parametrize("split_by", ["clip", "video"])
+def test_fixed_test_videos_stay_test_in_both_modes(video_folder: Path, split_by: str):
+    index = build_index(video_folder, _OneTestVideo(), 4, 4, (16, 16), split_by=split_by)
+    test = index.split_clips("test")
+    assert {index.clips[i].video for i in test} == {0} and len(test) == 4
+    assert index.videos[0].split == "test"
+    others = index.split_clips("train") + index.split_clips("val")
+    assert 0 not in {index.clips[i].video for i in others} and len(others) == 20
+
+
+def test_split_by_clip_refuses_overlapping_clips_and_unknown_modes(video_folder: Path):
+    with pytest.raises(ValueError, match="non-overlapping"):
+        build_index(video_folder, FolderAdapter(), 8, 3, (16, 16), split_by="clip")
+    with pytest.raises(ValueError, match="split_by must be one of"):
+        build_index(video_folder, FolderAdapter(), 4, 4, (16, 16), split_by="frame")
 
 
 def test_clip_stride_and_overlap(video_folder: Path):

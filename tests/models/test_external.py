@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from vidinpaint.models.external import CompletionSystem
 
@@ -166,3 +167,83 @@ def test_bad_arguments():
         CompletionSystem(method="dip")
     with pytest.raises(ValueError, match="ratio"):
         CompletionSystem(ratio=3)
+
+
+def test_weight_decay_groups_hold_exactly_the_conv_kernels():
+    system = CompletionSystem(method="combcn", weight_decay=0.01)
+    groups = system.parameter_groups()
+    decayed = {id(p) for p in groups[0]["params"]}
+    conv_types = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    kernels = {id(m.weight) for m in system.modules() if isinstance(m, conv_types)}
+    assert decayed == kernels
+    assert groups[0]["weight_decay"] == 0.01 and groups[1]["weight_decay"] == 0.0
+    plain = {id(p) for p in groups[1]["params"]}
+    assert decayed.isdisjoint(plain)
+    assert decayed | plain == {id(p) for p in system.parameters()}
+    batchnorm = {id(m.weight) for m in system.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert batchnorm and batchnorm <= plain
+    optimizer = system.configure_optimizers()
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
+
+
+def test_decay_norm_and_bias_decays_every_parameter_and_frozen_ones_are_left_out():
+    system = CompletionSystem(method="combcn", weight_decay=1e-4, decay_norm_and_bias=True)
+    (group,) = system.parameter_groups()
+    assert group["weight_decay"] == 1e-4
+    assert {id(p) for p in group["params"]} == {id(p) for p in system.parameters()}
+    frozen = CompletionSystem(method="combcn", freeze_cn3d=True)
+    frozen.setup("fit")
+    kept = {id(p) for g in frozen.parameter_groups() for p in g["params"]}
+    assert kept == {id(p) for p in frozen.combcn.parameters()}
+
+
+def test_low_resolution_3dcn_score_is_255_times_eq1():
+    """val/l1_hole_3dcn_low == 255 x eq. (1) at H/r, computed here independently: area-mean
+    target, max-pooled hole, |G - V| summed over hole pixels and channels of each clip over
+    (3 x hole pixels), averaged over clips."""
+    system = CompletionSystem(method="combcn").eval()
+    b = batch(b=2, t=3, h=16, w=16, seed=4)
+    b["mask"][1, :, :, 2:5, 3:11] = 1  # clips with different hole areas
+    logged = {}
+    system.log_dict = lambda values, **kwargs: logged.update(values)
+    with torch.no_grad():
+        system.validation_step(b, 0)
+        low = system(b["masked"], b["mask"])["cn3d"]
+    errors = []
+    for clip in range(2):
+        target = b["video"][clip].reshape(3, 3, 8, 2, 8, 2).mean(dim=(3, 5))
+        hole = b["mask"][clip].reshape(3, 1, 8, 2, 8, 2).amax(dim=(3, 5))
+        error = ((low[clip] - target).abs() * hole).sum() / (3 * hole.sum())
+        errors.append(255 * error)
+    expected = sum(errors) / 2
+    assert torch.allclose(logged["val/l1_hole_3dcn_low"], expected, rtol=1e-5)
+    assert "val/l1_hole_3dcn" in logged and "val/psnr_3dcn" in logged  # up-sampled score kept
+    assert not torch.allclose(logged["val/l1_hole_3dcn"], expected)
+
+
+@pytest.mark.parametrize("paste", [False, True])
+def test_guide_paste_known(paste):
+    """The guide is the raw 3DCN frame (paper) or has the known low-res pixels pasted in."""
+    system = CompletionSystem(method="combcn", guide_paste_known=paste).eval()
+    b = batch(seed=5)
+    seen = {}
+    system.combcn.forward = lambda masked, mask, guide: seen.setdefault("guide", guide)
+    with torch.no_grad():
+        out = system(b["masked"], b["mask"])
+        masked_low, mask_low = system.downsample(b["masked"], b["mask"])
+    known = mask_low.expand_as(masked_low) == 0
+    expected = masked_low if paste else out["cn3d"]
+    assert torch.equal(seen["guide"][known], expected[known])
+    assert torch.equal(seen["guide"][~known], out["cn3d"][~known])
+
+
+def test_guide_init_option_and_protocol_record():
+    zero = CompletionSystem(method="combcn", guide_init="zero")
+    assert zero.combcn.guide_first.weight.abs().sum() == 0
+    default = CompletionSystem(method="combcn")
+    assert default.combcn.guide_first.weight.abs().sum() > 0
+    assert default.protocol["protocol/guide_init"] == "default"
+    assert default.protocol["protocol/guide_paste_known"] is False
+    assert default.protocol["protocol/decay_norm_and_bias"] is False
+    with pytest.raises(ValueError, match="guide_init"):
+        CompletionSystem(method="combcn", guide_init="ones")

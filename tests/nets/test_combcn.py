@@ -177,10 +177,10 @@ def test_bad_inputs_raise_value_error() -> None:
         cn2d()(masked[..., :30], mask[..., :30])
 
 
-def test_guidance_starts_at_zero_and_learns():
-    """Zero-initialised guidance: the guide has no effect at first, but receives gradient."""
+def test_zero_guide_starts_at_zero_and_learns():
+    """zero_guide: the guide has no effect at first, but the guidance convs receive gradient."""
     torch.manual_seed(0)
-    net = CombCN(guided=True, guide_scale=2)
+    net = CombCN(guided=True, guide_scale=2, zero_guide=True)
     masked, mask = torch.rand(1, 2, 3, 16, 16), torch.zeros(1, 2, 1, 16, 16)
     mask[..., 4:12, 4:12] = 1
     guide_a, guide_b = torch.rand(1, 2, 3, 8, 8), torch.rand(1, 2, 3, 8, 8)
@@ -188,3 +188,19 @@ def test_guidance_starts_at_zero_and_learns():
     net(masked, mask, guide_a).abs().mean().backward()
     assert net.guide_first.weight.grad.abs().sum() > 0
     assert net.guide_last.weight.grad.abs().sum() > 0
+
+
+def test_default_guide_init_is_pytorchs():
+    """Without zero_guide the guidance convs keep nn.Conv2d's initialisation (uniform within
+    its kaiming bound, not zero) and the guide changes the output from the start."""
+    torch.manual_seed(3)
+    net = CombCN(guided=True, guide_scale=2).eval()
+    bound = 1 / (3 * 3 * 3) ** 0.5  # kaiming_uniform(a=sqrt(5)) bound of a 3-channel 3x3 conv
+    for conv in (net.guide_first, net.guide_last):
+        assert conv.weight.abs().max() <= bound and conv.weight.std() > bound / 4
+    masked, mask = torch.rand(1, 2, 3, 16, 16), torch.zeros(1, 2, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    with torch.no_grad():
+        a = net(masked, mask, torch.rand(1, 2, 3, 8, 8))
+        b = net(masked, mask, torch.rand(1, 2, 3, 8, 8))
+    assert not torch.allclose(a, b)

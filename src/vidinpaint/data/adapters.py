@@ -94,6 +94,7 @@ class SyntheticAdapter(Adapter):
     num_frames: int = 64
     frame_size: int = 128
     seed: int = 0
+    scene: str = "objects"
 
     def _marker(self, root: Path) -> Path:
         return root / "synthetic.json"
@@ -106,7 +107,9 @@ class SyntheticAdapter(Adapter):
         root.mkdir(parents=True, exist_ok=True)
         for old in root.glob("video_*.mp4"):
             old.unlink()
-        write_synthetic_videos(root, self.num_videos, self.num_frames, self.frame_size, self.seed)
+        write_synthetic_videos(
+            root, self.num_videos, self.num_frames, self.frame_size, self.seed, self.scene
+        )
         tmp = marker.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(wanted))
         tmp.replace(marker)

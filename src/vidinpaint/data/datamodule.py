@@ -20,6 +20,7 @@ from vidinpaint.data.adapters import Adapter
 from vidinpaint.data.augment import ClipAugmentation
 from vidinpaint.data.dataset import ClipDataset, complete_batch
 from vidinpaint.data.index import (
+    SPLIT_BY,
     ClipIndex,
     build_index,
     cache_clips,
@@ -42,15 +43,17 @@ class ClipDataModule(L.LightningDataModule):
     mean pixel, path (list[str]), start (LongTensor B). The loaders themselves yield uint8
     video and mask. After setup(): mean_pixel, index. Training masks are random; val and
     test masks are fixed per clip position by val_mask_seed (independent of the run seed).
-    The test split is the adapter's own (FaceForensics test, Caltech set06-10) if it has one,
-    else the validation split.
+    The test split is the adapter's own (FaceForensics test, Caltech set06-10); asking a
+    dataset without one for it (test_dataloader) is an error.
 
     Args:
         name: dataset name (reported in metrics). root: dataset folder.
         adapter: finds videos and crop boxes. mask: hole generator (or its data/mask name).
         clip_len: frames per clip. clip_stride: frames between clip starts (None: clip_len).
-        size: (height, width) of the clips. train_val_ratio: videos split train:val = n:1.
-        split_seed: seed of that split. cache_dir: where prepared indexes and clips live
+        size: (height, width) of the clips. train_val_ratio: train:val = n:1.
+        split_seed: seed of that split. split_by: ``clip`` (the paper's split of the samples)
+        or ``video`` (all clips of a video in one split; data/index.py).
+        cache_dir: where prepared indexes and clips live
         (None: <root>/.vidinpaint). mean_pixel_clips: training clips averaged for mean_pixel.
         augment: training-clip augmentation on the device, ``none`` (the papers), ``flip`` or
         ``standard`` (data/augment.py); validation and test clips are never augmented.
@@ -70,6 +73,7 @@ class ClipDataModule(L.LightningDataModule):
         val_mask_seed: int = 2019,
         train_val_ratio: int = 5,
         split_seed: int = 0,
+        split_by: str = "video",
         cache_dir: str | None = None,
         mean_pixel_clips: int = 16,
         augment: str = "none",
@@ -91,6 +95,9 @@ class ClipDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_mask_seed = val_mask_seed
         self.train_val_ratio, self.split_seed = train_val_ratio, split_seed
+        if split_by not in SPLIT_BY:
+            raise ValueError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
+        self.split_by = split_by
         self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root / ".vidinpaint"
         self.mean_pixel_clips = mean_pixel_clips
         self.augmentation = ClipAugmentation(augment)
@@ -107,7 +114,16 @@ class ClipDataModule(L.LightningDataModule):
             self.size,
             self.train_val_ratio,
             self.split_seed,
+            self.split_by,
         )
+
+    @property
+    def protocol(self) -> dict[str, object]:
+        """The split protocol of this dataset, for ``metrics.json``."""
+        return {
+            "protocol/split_by": self.split_by,
+            "protocol/train_val_ratio": self.train_val_ratio,
+        }
 
     @property
     def index_path(self) -> Path:
@@ -129,6 +145,7 @@ class ClipDataModule(L.LightningDataModule):
             self.size,
             self.train_val_ratio,
             self.split_seed,
+            self.split_by,
         )
         index.mean_pixel = mean_pixel(index, index.split_clips("train"), self.mean_pixel_clips)
         return index
@@ -162,7 +179,7 @@ class ClipDataModule(L.LightningDataModule):
         self.mean_pixel = tuple(index.mean_pixel)
         train_ids = index.split_clips("train")
         val_ids = index.split_clips("val")
-        test_ids = index.split_clips("test") or val_ids
+        test_ids = index.split_clips("test")
         if not train_ids:
             raise ValueError(f"no training clip under {self.root}: {index.summary()}")
         if not val_ids:
@@ -209,4 +226,9 @@ class ClipDataModule(L.LightningDataModule):
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
+        if self.datasets and not len(self.datasets["test"]):
+            raise ValueError(
+                f"{self.name} has no test split under {self.root} (only train/val: "
+                f"{self.index.summary() if self.index else 'not indexed'}); use split=val"
+            )
         return self._loader("test", shuffle=False)

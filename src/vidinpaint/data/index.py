@@ -1,4 +1,9 @@
-"""The clip index: (video, first frame, crop box) entries, split 5:1 by source video.
+"""The clip index: (video, first frame, crop box) entries, split train:val 5:1.
+
+``split_by`` (``SPLIT_BY``): ``clip`` splits the clips ("the whole data samples", AAAI'19 Sec.
+4), so clips of one video fall on both sides; ``video`` splits the source videos, keeping all
+clips of a video in one split (stricter: no scene is seen in training and validation).
+Sources with a fixed split (a dataset's own test set) keep it in both modes.
 
 Built by scanning a root with an adapter (bad sources are skipped with one warning line each
 and counted), cached as JSON by `vidinpaint-prepare`, read back by the DataModule.
@@ -24,6 +29,9 @@ log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
 SPLITS = ("train", "val", "test")
+SPLIT_BY = ("clip", "video")
+# VideoEntry.split of a video whose clips are split one by one (split_by=clip)
+PER_CLIP = "per_clip"
 
 
 @dataclass
@@ -42,12 +50,14 @@ class VideoEntry:
 
 @dataclass
 class ClipEntry:
-    """clip_len frames of videos[video] from start, cropped to box; cached: a prepared mp4."""
+    """clip_len frames of videos[video] from start, cropped to box; cached: a prepared mp4;
+    split: the clip's own split (split_by=clip), None when it is its video's."""
 
     video: int
     start: int
     box: Box
     cached: str | None = None
+    split: str | None = None
 
 
 @dataclass
@@ -72,9 +82,13 @@ class ClipIndex:
         """Absolute path of a stored (possibly root-relative) path."""
         return self.root / path
 
+    def clip_split(self, clip_id: int) -> str:
+        clip = self.clips[clip_id]
+        return clip.split if clip.split is not None else self.videos[clip.video].split
+
     def split_clips(self, split: str) -> list[int]:
         """Ids of the clips of a split, in index order."""
-        return [i for i, c in enumerate(self.clips) if self.videos[c.video].split == split]
+        return [i for i in range(len(self.clips)) if self.clip_split(i) == split]
 
     def summary(self) -> dict[str, int]:
         counts = {
@@ -83,7 +97,7 @@ class ClipIndex:
             "skipped": len(self.skipped),
         }
         for split in SPLITS:
-            counts[f"{split}_videos"] = sum(v.split == split for v in self.videos)
+            counts[f"{split}_videos"] = len({self.clips[i].video for i in self.split_clips(split)})
             counts[f"{split}_clips"] = len(self.split_clips(split))
         return counts
 
@@ -118,9 +132,11 @@ def index_settings(
     size: tuple[int, int],
     train_val_ratio: int,
     split_seed: int,
+    split_by: str = "video",
 ) -> dict[str, Any]:
     """Everything an index depends on; a prepared index is used only if these match."""
     return {
+        "split_by": split_by,
         **adapter.settings(),
         "clip_len": clip_len,
         "clip_stride": clip_stride,
@@ -143,8 +159,8 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def split_videos(num_videos: int, train_val_ratio: int, seed: int) -> list[str]:
-    """Deterministic train/val split of videos, train_val_ratio : 1 (at least one val video
-    when there are two or more)."""
+    """Deterministic train/val split of n items (videos, or clips for split_by=clip),
+    train_val_ratio : 1 (at least one val item when there are two or more)."""
     if num_videos < 2:
         return ["train"] * num_videos
     num_val = max(1, round(num_videos / (train_val_ratio + 1)))
@@ -153,6 +169,32 @@ def split_videos(num_videos: int, train_val_ratio: int, seed: int) -> list[str]:
     for i in order[:num_val]:
         splits[int(i)] = "val"
     return splits
+
+
+def _assign_splits(
+    videos: list[VideoEntry],
+    clips: list[ClipEntry],
+    fixed_splits: list[str | None],
+    split_by: str,
+    train_val_ratio: int,
+    seed: int,
+) -> None:
+    """Sets ``VideoEntry.split`` (and, split_by=clip, ``ClipEntry.split``) in place."""
+    free = [i for i, s in enumerate(fixed_splits) if s is None]
+    for i, split in enumerate(fixed_splits):
+        if split is not None:
+            videos[i].split = split
+    if split_by == "video":
+        for i, split in zip(free, split_videos(len(free), train_val_ratio, seed), strict=True):
+            videos[i].split = split
+        return
+    free_set = set(free)
+    free_clips = [c for c in clips if c.video in free_set]
+    for i in free:
+        videos[i].split = PER_CLIP
+    splits = split_videos(len(free_clips), train_val_ratio, seed)
+    for clip, split in zip(free_clips, splits, strict=True):
+        clip.split = split
 
 
 def _skip_summary(skipped: list[dict[str, str]]) -> str:
@@ -170,14 +212,24 @@ def build_index(
     size: tuple[int, int],
     train_val_ratio: int = 5,
     split_seed: int = 0,
+    split_by: str = "video",
 ) -> ClipIndex:
     """Scan root with adapter: probe every source, cut clips every clip_stride frames, crop
-    boxes, split by video. Raises FileNotFoundError for a missing root and ValueError when no
-    usable clip is found."""
+    boxes, split by ``split_by`` (``SPLIT_BY``). Raises FileNotFoundError for a missing root and
+    ValueError when no usable clip is found or clips overlap under split_by=clip."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root not found: {root}")
-    settings = index_settings(adapter, clip_len, clip_stride, size, train_val_ratio, split_seed)
+    if split_by not in SPLIT_BY:
+        raise ValueError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
+    if split_by == "clip" and clip_stride < clip_len:
+        raise ValueError(
+            f"split_by=clip needs non-overlapping clips (clip_stride {clip_stride} < clip_len "
+            f"{clip_len} would put the same frames in train and val); use split_by=video"
+        )
+    settings = index_settings(
+        adapter, clip_len, clip_stride, size, train_val_ratio, split_seed, split_by
+    )
     aspect = size[1] / size[0]
     candidates = adapter.find(root)
     videos: list[VideoEntry] = []
@@ -212,17 +264,12 @@ def build_index(
         )
         boxes_per_video.append(usable)
         fixed_splits.append(candidate.split)
-    free = [i for i, s in enumerate(fixed_splits) if s is None]
-    for i, split in zip(free, split_videos(len(free), train_val_ratio, split_seed), strict=True):
-        videos[i].split = split
-    for i, split in enumerate(fixed_splits):
-        if split is not None:
-            videos[i].split = split
     clips = [
         ClipEntry(video=v, start=start, box=tuple(int(x) for x in box))
         for v, usable in enumerate(boxes_per_video)
         for start, box in usable
     ]
+    _assign_splits(videos, clips, fixed_splits, split_by, train_val_ratio, split_seed)
     log.info(
         "indexed %d videos (%d clips), skipped %d%s under %s",
         len(videos),

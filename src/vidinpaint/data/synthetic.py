@@ -1,8 +1,12 @@
-"""Procedural videos: textured objects moving over a panning textured background.
+"""Procedural videos, deterministic from a seed, in two scenes (``SCENES``):
 
-Holes are only fillable well from other frames (the background pans, objects move), so temporal
-context matters. Everything is deterministic from a seed; a dozen 64-frame 128x128 videos take
-about a second to generate.
+- ``objects``: smooth textured objects moving over a slowly panning smooth background; a hole's
+  content is mostly predictable from its surroundings in the same frame.
+- ``occlusion``: what a static hole covers is visible in other frames of the clip and cannot be
+  guessed from the frame itself: a blocky random texture pans past the hole (camera pan, 6-15%
+  of the frame side per frame) and textured objects pass behind it at their own velocity.
+
+A dozen 64-frame 128x128 videos take about a second to generate.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 from vidinpaint.video_io import write_video
 
 FPS = 25.0
+SCENES = ("objects", "occlusion")
 
 
 def _texture(rng: np.random.Generator, height: int, width: int, waves: int = 6) -> np.ndarray:
@@ -30,8 +35,20 @@ def _texture(rng: np.random.Generator, height: int, width: int, waves: int = 6) 
     return image
 
 
-def synthetic_video(seed: int, num_frames: int = 64, size: int = 128, num_objects: int = 3):
-    """One video, uint8 (T, size, size, 3) RGB, deterministic from seed."""
+def _blocks(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+    """Random colour blocks (H, W, 3) in [0, 1], ``cell`` px square: no spatial prediction."""
+    grid = rng.random((height // cell + 1, width // cell + 1, 3), dtype=np.float32)
+    return np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)[:height, :width]
+
+
+def synthetic_video(
+    seed: int, num_frames: int = 64, size: int = 128, num_objects: int = 3, scene: str = "objects"
+) -> np.ndarray:
+    """One video of a scene of ``SCENES``, uint8 (T, size, size, 3) RGB, deterministic from seed."""
+    if scene not in SCENES:
+        raise ValueError(f"synthetic scene must be one of {SCENES}, got {scene!r}")
+    if scene == "occlusion":
+        return occlusion_video(seed, num_frames, size)
     rng = np.random.default_rng(seed)
     margin = num_frames * 2 + size
     background = _texture(rng, margin, margin)
@@ -68,12 +85,48 @@ def synthetic_video(seed: int, num_frames: int = 64, size: int = 128, num_object
     return frames
 
 
+def occlusion_video(seed: int, num_frames: int = 64, size: int = 128) -> np.ndarray:
+    """The ``occlusion`` scene, uint8 (T, size, size, 3): a blocky texture panning at 6-15% of
+    the side per frame, with 1-2 blocky objects (a quarter to a third of the side) moving
+    across it at their own velocity, bouncing off the borders."""
+    rng = np.random.default_rng(seed)
+    cell = max(2, size // 8)
+    angle = rng.uniform(0, 2 * np.pi)
+    pan = rng.uniform(0.06, 0.15) * size * np.array([np.sin(angle), np.cos(angle)])
+    margin = int(np.ceil(np.abs(pan).max() * num_frames)) + 1
+    canvas = size + 2 * margin
+    background = 0.7 * _blocks(rng, canvas, canvas, cell) + 0.3 * _texture(rng, canvas, canvas)
+    origin = np.full(2, margin) - pan * (num_frames - 1) / 2
+    objects = []
+    for _ in range(rng.integers(1, 3)):
+        side = int(rng.uniform(0.25, 0.34) * size)
+        objects.append(
+            {
+                "pixels": _blocks(rng, side, side, cell) * 0.6 + rng.uniform(0, 0.4, 3),
+                "position": rng.uniform(0, size - side, size=2),
+                "velocity": rng.uniform(0.06, 0.15, size=2) * size * rng.choice([-1, 1], 2),
+            }
+        )
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    for t in range(num_frames):
+        oy, ox = np.round(origin + pan * t).astype(int)
+        frame = background[oy : oy + size, ox : ox + size].copy()
+        for obj in objects:
+            side = obj["pixels"].shape[0]
+            span = size - side  # bounce: the object stays fully inside the frame
+            y, x = np.abs((obj["position"] + obj["velocity"] * t + span) % (2 * span) - span)
+            y, x = int(round(y)), int(round(x))
+            frame[y : y + side, x : x + side] = obj["pixels"]
+        frames[t] = np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8)
+    return frames
+
+
 def write_synthetic_videos(
-    folder: Path, num_videos: int, num_frames: int, size: int, seed: int
+    folder: Path, num_videos: int, num_frames: int, size: int, seed: int, scene: str = "objects"
 ) -> list[Path]:
-    """Write video_000.mp4 ... into folder (atomically); returns the paths."""
+    """Write video_000.mp4 ... of a scene of ``SCENES`` into folder (atomically); the paths."""
     paths = []
     for i in range(num_videos):
-        frames = synthetic_video(seed * 100_003 + i, num_frames, size)
+        frames = synthetic_video(seed * 100_003 + i, num_frames, size, scene=scene)
         paths.append(write_video(folder / f"video_{i:03d}.mp4", frames, FPS, crf=12))
     return paths

@@ -17,7 +17,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from vidinpaint import evaluation
 from vidinpaint.checkpoints import read_checkpoint
@@ -29,6 +29,7 @@ from vidinpaint.nets.combcn import CombCN
 log = logging.getLogger(__name__)
 
 METHODS = ("cn3d", "combcn", "cn2d")
+GUIDE_INITS = ("default", "zero")
 
 
 class CompletionSystem(L.LightningModule):
@@ -39,10 +40,15 @@ class CompletionSystem(L.LightningModule):
         ratio: 3DCN down-sampling rate r (2 in the paper, 4 for ablation V-1).
         temporal_stride: 3DCN strides in time too (ablation V-2).
         lr: Adam learning rate.
-        weight_decay: L2 weight decay (the paper's "regression weight").
+        weight_decay: L2 weight decay (the paper's "regression weight") on convolution kernels.
+        decay_norm_and_bias: also decay BatchNorm scales/shifts and biases (every parameter).
         alpha: weight of L_CombCN in eq. (3).
         cn3d_ckpt: pre-trained 3DCN (a ``method=cn3d`` checkpoint) for ``combcn``.
         freeze_cn3d: keep the 3DCN fixed while CombCN trains (ablation T-1).
+        guide_paste_known: paste the known low-resolution pixels into the 3DCN frame before
+            the guidance convolutions (False: the raw 3DCN output, as in the paper).
+        guide_init: ``default`` (PyTorch's initialisation, the paper gives none) or ``zero``
+            (guidance convolutions start at zero: CombCN starts as the 2DCN).
         flow_method, raft_weights: optical flow behind the ``ewarp`` metric.
         channels_last, compile: speed switches applied in ``configure_model``.
         mean_pixel: RGB fill value of holes; replaced by the training set's at fit start.
@@ -55,9 +61,12 @@ class CompletionSystem(L.LightningModule):
         temporal_stride: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 0.01,
+        decay_norm_and_bias: bool = False,
         alpha: float = 1.0,
         cn3d_ckpt: str | None = None,
         freeze_cn3d: bool = False,
+        guide_paste_known: bool = False,
+        guide_init: str = "default",
         flow_method: str = "dis",
         raft_weights: str | None = None,
         channels_last: bool = False,
@@ -71,12 +80,16 @@ class CompletionSystem(L.LightningModule):
             raise ValueError(f"ratio (3DCN down-sampling r) must be 2 or 4, got {ratio}")
         if freeze_cn3d and method != "combcn":
             raise ValueError("freeze_cn3d only applies to method=combcn")
+        if guide_init not in GUIDE_INITS:
+            raise ValueError(f"guide_init must be one of {GUIDE_INITS}, got {guide_init!r}")
         self.save_hyperparameters()
         self.method = method
         self.ratio = ratio
         self.cn3d = CN3D(temporal_stride=temporal_stride) if method != "cn2d" else None
         self.combcn = (
-            CombCN(guided=method == "combcn", guide_scale=ratio) if method != "cn3d" else None
+            CombCN(guided=method == "combcn", guide_scale=ratio, zero_guide=guide_init == "zero")
+            if method != "cn3d"
+            else None
         )
         self.register_buffer("mean_pixel", torch.tensor(mean_pixel, dtype=torch.float32))
 
@@ -136,9 +149,33 @@ class CompletionSystem(L.LightningModule):
             self.cn3d.eval()
         return self
 
+    def parameter_groups(self) -> list[dict]:
+        """Optimiser groups: ``weight_decay`` on convolution kernels (the filters an L2
+        regulariser is meant for), none on BatchNorm scales/shifts and biases, unless
+        ``decay_norm_and_bias``. Frozen parameters are left out."""
+        decayed, plain = [], []
+        for module in self.modules():
+            for name, param in module.named_parameters(recurse=False):
+                if not param.requires_grad:
+                    continue
+                kernel = isinstance(module, nn.modules.conv._ConvNd) and name == "weight"
+                (decayed if kernel or self.hparams.decay_norm_and_bias else plain).append(param)
+        groups = [
+            {"params": decayed, "weight_decay": self.hparams.weight_decay},
+            {"params": plain, "weight_decay": 0.0},
+        ]
+        return [g for g in groups if g["params"]]
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return torch.optim.Adam(self.parameter_groups(), lr=self.hparams.lr)
+
+    @property
+    def protocol(self) -> dict[str, object]:
+        """The evaluation/training protocol choices of this run, for ``metrics.json``."""
+        keys = ("weight_decay", "decay_norm_and_bias", "guide_paste_known", "guide_init")
+        return {f"protocol/{k}": self.hparams[k] for k in keys} | {
+            "protocol/l1_hole_3dcn": "255 x eq. (1) at H/r (val/l1_hole_3dcn_low)"
+        }
 
     # ---------------------------------------------------------------- forward
     def fill(self, video: Tensor, mask: Tensor) -> Tensor:
@@ -179,8 +216,9 @@ class CompletionSystem(L.LightningModule):
             out["cn3d_full"] = F.interpolate(
                 low.flatten(0, 1), size=masked.shape[-2:], mode="bilinear", align_corners=False
             ).unflatten(0, (b, t))
-            # guidance: the 3DCN frames with the known low-resolution pixels pasted back
-            guide = low * mask_low + masked_low * (1 - mask_low)
+            guide = low
+            if self.hparams.guide_paste_known:
+                guide = low * mask_low + masked_low * (1 - mask_low)
         if self.combcn is not None:
             out["combcn"] = self.combcn(masked, mask, guide if self.method == "combcn" else None)
         return out
@@ -229,10 +267,11 @@ class CompletionSystem(L.LightningModule):
                 raft_weights=self.hparams.raft_weights,
             )
         )
-        if self.method == "combcn":
-            values["l1_hole_3dcn"] = evaluation.score_clips(out["cn3d_full"], video, mask)[
-                "l1_hole"
-            ]
+        if "loss_3dcn" in values:  # Table 2's 3DCN unit: eq. (1) at H/r, in [0,255]
+            values["l1_hole_3dcn_low"] = 255.0 * values["loss_3dcn"]
+        if self.method == "combcn":  # the 3DCN of this joint run, up-sampled to H x W
+            up = evaluation.score_clips(out["cn3d_full"], video, mask)
+            values.update({f"{k}_3dcn": v for k, v in up.items()})
         self.log_dict(
             {f"{stage}/{k}": v for k, v in values.items()},
             batch_size=video.shape[0],

@@ -22,7 +22,9 @@ Choices where the paper is silent or ambiguous:
   (upsampling) layer runs. For r = 2: output of layer 2 and input of layer 15 (= output of
   layer 14, the last 64x64 map at H = 128). For r = 4 (ablation V-1): output of layer 4 and input
   of layer 13 (the first and last 32x32 maps). The guided layer-2 (or 4) output is also what the
-  skip carries. The guidance convs are plain convolutions (bias, no BN, no activation).
+  skip carries. The guidance convs are plain convolutions (bias, no BN, no activation), with
+  PyTorch's default initialisation (the paper gives none) or, with ``zero_guide``, zeros: then
+  CombCN starts out as the 2DCN and learns how much of the 3DCN's completion to take.
 """
 
 import torch
@@ -65,11 +67,12 @@ class CombCN(nn.Module):
     Args:
         guided: False gives the 2DCN baseline (no guidance convolutions; ``guide`` is ignored).
         guide_scale: r, the 3DCN downsampling factor, 2 (paper) or 4 (ablation V-1).
+        zero_guide: initialise the guidance convolutions to zero (default: PyTorch's init).
 
     ``layers[i]`` is table row ``i + 1`` (a :class:`ConvLayer`).
     """
 
-    def __init__(self, guided: bool = True, guide_scale: int = 2) -> None:
+    def __init__(self, guided: bool = True, guide_scale: int = 2, zero_guide: bool = False) -> None:
         super().__init__()
         if guide_scale not in GUIDE_LAYERS:
             raise ValueError(
@@ -104,12 +107,10 @@ class CombCN(nn.Module):
             last_ch = self.layers[self.guide_before_layer - 2].conv.out_channels
             self.guide_first = nn.Conv2d(3, first_ch, kernel_size=3, padding=1)
             self.guide_last = nn.Conv2d(3, last_ch, kernel_size=3, padding=1)
-            # Zero-initialised (the paper gives no initialisation): CombCN starts out as the
-            # 2DCN and learns how much of the 3DCN's completion to take, instead of starting
-            # from random features added to its own.
-            for conv in (self.guide_first, self.guide_last):
-                nn.init.zeros_(conv.weight)
-                nn.init.zeros_(conv.bias)
+            if zero_guide:
+                for conv in (self.guide_first, self.guide_last):
+                    nn.init.zeros_(conv.weight)
+                    nn.init.zeros_(conv.bias)
 
     def forward(self, masked: Tensor, mask: Tensor, guide: Tensor | None = None) -> Tensor:
         """masked (B,T,3,H,W), mask (B,T,1,H,W), guide (B,T,3,H/r,W/r) -> (B,T,3,H,W).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import lightning as L
@@ -60,3 +61,39 @@ class ProgressBar(RichProgressBar):
                 if key.startswith("train/loss")
             }
         return {**super().get_metrics(trainer, pl_module), **self._losses}
+
+
+class DataWait(Callback):
+    """Logs ``perf/data_wait_fraction``, the share of training time the loop spent between
+    the end of one batch and the start of the next (waiting for the loader and the
+    host-to-device copy), and ``perf/steps_per_s``, averaged over the run after ``skip``
+    warm-up steps (worker start-up); validation time is left out. Logged every
+    ``log_every_n_steps`` steps (a log is a host-device copy), the last values land in
+    metrics.json."""
+
+    def __init__(self, skip: int = 5) -> None:
+        self.skip = skip
+        self._steps = 0
+        self._waited = 0.0
+        self._busy = 0.0
+        self._started: float | None = None
+        self._last_end: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._started = time.perf_counter()
+        self._steps += 1
+        if self._steps > self.skip + 1 and self._last_end is not None:
+            self._waited += self._started - self._last_end
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._last_end = time.perf_counter()
+        if self._steps <= self.skip + 1:
+            return
+        self._busy += self._last_end - self._started
+        if trainer.global_step % trainer.log_every_n_steps == 0:
+            total = self._waited + self._busy
+            pl_module.log("perf/data_wait_fraction", self._waited / total)
+            pl_module.log("perf/steps_per_s", (self._steps - self.skip - 1) / total)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._last_end = None  # the next training batch follows validation, not the loader

@@ -12,11 +12,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
 from PIL import Image
 
 from helpers import CONF_DIR, compose_config
-from vidinpaint.inpaint import inpaint_video, load_inputs, run, run_or_exit
+from vidinpaint.inpaint import load_inputs, run, run_or_exit
+from vidinpaint.models.internal import InternalLearningSystem
 from vidinpaint.video_io import read_video, write_video
 
 T, H, W = 8, 60, 100
@@ -98,6 +98,12 @@ BAD = {
     "resolution not a multiple of 64": ("video", "mask", ["resolution=[60,100]"], "multiples"),
     "external without checkpoint": ("video", "mask", ["method=combcn"], "needs ckpt=PATH"),
     "missing VGG16 weights": ("video", "mask", ["model.perceptual_weight=0.01"], "VGG16"),
+    "overlap as long as a chunk": (
+        "video",
+        "mask",
+        ["chunk_frames=5", "chunk_overlap=5"],
+        "chunk_overlap in [0, chunk_frames)",
+    ),
 }
 
 
@@ -144,15 +150,62 @@ def test_static_mask_applies_to_every_frame_and_resizes_on_request(clip):
     assert resized.shape == (T, 1, H, W) and resized.any()
 
 
-def test_known_pixels_are_bit_identical_before_encoding(clip):
-    cfg = config(clip, clip["video"], clip["mask"])
-    frames, _, holes = load_inputs(cfg)
-    system = instantiate(cfg.model)
-    result = inpaint_video(system, frames, holes, (64, 128), chunk_frames=5, progress=False)
+def test_chunks_keep_known_pixels_bit_identical(clip):
+    """Two overlapping chunks (frames 0-4 and 3-7): the lossless output's known pixels are
+    the decoded input's, every hole pixel is filled."""
+    output = run(config(clip, clip["video"], clip["mask"], "chunk_frames=5", "chunk_overlap=2"))
+    frames, fps, holes = load_inputs(config(clip, clip["video"], clip["mask"]))
+    result, _ = read_video(output)
     known = ~holes.permute(0, 2, 3, 1).expand_as(frames)
-    assert result.dtype == torch.uint8 and result.shape == frames.shape
+    assert result.shape == frames.shape
     assert torch.equal(result[known], frames[known])
     assert not torch.equal(result[~known], frames[~known])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_stopped_run_resumes_to_the_same_output(clip, tmp_path, monkeypatch):
+    """A run stopped in its second chunk keeps its state in the run folder; the same command
+    with resume=true fits only what was left and writes the uninterrupted run's video."""
+    # two chunks of 8 iterations (2 epochs of the one 5-frame window, 4 times each)
+    chunks = ["chunk_frames=5", "chunk_overlap=2", "state_every=3", "model.iters_per_batch=4"]
+    chunks.append("model.epochs=2")
+    reference = run(config(clip, clip["video"], clip["mask"], *chunks))
+    expected, _ = read_video(reference)
+    reference.unlink()
+    step = InternalLearningSystem.training_step
+    seen = []
+
+    def stop_in_second_chunk(self, batch, index):
+        seen.append(index)
+        if seen.count(0) == 2 and index == 5:
+            raise Interrupt
+        return step(self, batch, index)
+
+    cfg = config(clip, clip["video"], clip["mask"], *chunks)
+    with monkeypatch.context() as patch:
+        patch.setattr(InternalLearningSystem, "training_step", stop_in_second_chunk)
+        with pytest.raises(Interrupt):
+            run(cfg)
+    state = Path(cfg.state_dir)
+    assert sorted(p.name for p in state.iterdir()) == ["chunk_00000.pt", "chunk_00001.pt"]
+    assert not clip["out"].exists()
+    with pytest.raises(SystemExit, match="holds the state of a stopped run"):
+        run_or_exit(cfg)
+    resumed = []
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            InternalLearningSystem,
+            "training_step",
+            lambda self, batch, index: resumed.append(index) or step(self, batch, index),
+        )
+        output = run(config(clip, clip["video"], clip["mask"], *chunks, "resume=true"))
+    assert resumed[0] == 3  # the second chunk from its state at iteration 3, the first not at all
+    result, _ = read_video(output)
+    assert torch.equal(result, expected)
+    assert not state.exists()
 
 
 def test_cli_run_writes_video_with_input_size_frames_and_rate(clip):

@@ -1,20 +1,31 @@
-"""Applying a clip network to a video of any length and size.
+"""Applying a method to a video of any length and size.
 
-Windows of ``clip_len`` frames overlap by ``overlap`` frames and are blended with linear
-ramps; frames are padded (replicate) to a multiple of ``spatial_multiple`` and cropped back;
-known pixels are pasted back at the end.
+``sliding_window``: windows of ``clip_len`` frames overlap by ``overlap`` frames and are
+blended with linear ramps; frames are padded (replicate) to a multiple of ``spatial_multiple``
+and cropped back; known pixels are pasted back at the end.
+
+``stream_inpaint``: the same over a stream, for videos that do not fit in memory: chunks of
+``chunk_frames`` frames are read, brought to the working resolution, inpainted, blended with
+the previous chunk over their overlap, pasted into the original frames and handed on; only
+one chunk (and the blended overlap) is held at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from rich.progress import track
 from torch import Tensor
 
+log = logging.getLogger(__name__)
+
 ClipFn = Callable[[Tensor, Tensor], Tensor]
+ChunkFn = Callable[[Tensor, Tensor, int], Tensor]
+RESIZE_FRAMES = 8
+"""Frames resized or pasted at a time (bounds the float copies of full-size frames)."""
 
 
 def window_starts(num_frames: int, clip_len: int, overlap: int) -> list[int]:
@@ -33,12 +44,16 @@ def window_starts(num_frames: int, clip_len: int, overlap: int) -> list[int]:
 def blend_weights(length: int, overlap: int, first: bool, last: bool) -> Tensor:
     """Per-frame weights ``(length,)``: linear ramps over the overlapping ends of a window."""
     weights = torch.ones(length)
-    ramp = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
     if overlap and not first:
-        weights[:overlap] = ramp
+        weights[:overlap] = ramp(overlap)
     if overlap and not last:
-        weights[-overlap:] = ramp.flip(0)
+        weights[-overlap:] = ramp(overlap).flip(0)
     return weights
+
+
+def ramp(length: int) -> Tensor:
+    """``(length,)`` weights rising linearly from 0 to 1, both ends excluded."""
+    return torch.arange(1, length + 1, dtype=torch.float32) / (length + 1)
 
 
 def sliding_window(
@@ -86,3 +101,103 @@ def sliding_window(
     blended = (total / weight_sum).clamp(0, 1)
     hole = mask.float()
     return blended * hole + video.float() * (1 - hole)
+
+
+def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
+    """uint8 ``T,H,W,3`` -> float ``T,3,h,w`` in [0,1] (antialiased bilinear)."""
+    parts = []
+    for start in range(0, frames.shape[0], RESIZE_FRAMES):
+        video = frames[start : start + RESIZE_FRAMES].permute(0, 3, 1, 2).float() / 255
+        parts.append(
+            F.interpolate(video, size=size, mode="bilinear", antialias=True, align_corners=False)
+        )
+    return torch.cat(parts)
+
+
+def resize_holes(holes: Tensor, size: tuple[int, int]) -> Tensor:
+    """bool ``T,1,H,W`` -> float ``T,1,h,w``: a pixel is a hole if any source pixel is."""
+    parts = []
+    for start in range(0, holes.shape[0], RESIZE_FRAMES):
+        area = F.interpolate(holes[start : start + RESIZE_FRAMES].float(), size=size, mode="area")
+        parts.append((area > 0).float())
+    return torch.cat(parts)
+
+
+def paste(frames: Tensor, filled: Tensor, holes: Tensor) -> Tensor:
+    """Original uint8 ``T,H,W,3`` with the up-sampled ``filled`` (``T,3,h,w``) in the holes."""
+    height, width = frames.shape[1:3]
+    result = frames.clone()
+    for start in range(0, frames.shape[0], RESIZE_FRAMES):
+        part = slice(start, start + RESIZE_FRAMES)
+        up = F.interpolate(filled[part], size=(height, width), mode="bilinear", align_corners=False)
+        up = (up.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        result[part] = torch.where(holes[part].permute(0, 2, 3, 1), up, frames[part])
+    return result
+
+
+class ForwardBuffer:
+    """Frames ``[start, stop)`` of a stream of chunks (``T,...`` tensors), for ranges that
+    only move forward: frames before the last ``start`` are dropped, chunks read as needed."""
+
+    def __init__(self, chunks: Iterator[Tensor], name: str) -> None:
+        self.chunks, self.name = chunks, name
+        self.buffer: Tensor | None = None
+        self.offset = 0  # frame number of buffer[0]
+
+    def take(self, start: int, stop: int) -> Tensor:
+        if start < self.offset:
+            raise ValueError(f"{self.name}: frame {start} was already dropped")
+        if self.buffer is not None:
+            self.buffer = self.buffer[start - self.offset :]
+        self.offset = start
+        while self.buffer is None or self.offset + self.buffer.shape[0] < stop:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                have = self.offset + (0 if self.buffer is None else self.buffer.shape[0])
+                raise ValueError(f"{self.name} ended at frame {have}, {stop} were expected")
+            self.buffer = chunk if self.buffer is None else torch.cat([self.buffer, chunk])
+        return self.buffer[: stop - start]
+
+
+def stream_inpaint(
+    complete: ChunkFn,
+    frames: Iterator[Tensor],
+    holes: Iterator[Tensor],
+    num_frames: int,
+    resolution: tuple[int, int],
+    chunk_frames: int,
+    overlap: int,
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """Inpaints a stream chunk by chunk; yields each frame once, in order, when it is final.
+
+    Args:
+        complete: ``(video T,3,h,w in [0,1], hole T,1,h,w {0,1}, chunk index) -> T,3,h,w``,
+            e.g. a system's ``inpaint``; not called for a chunk without holes.
+        frames: uint8 ``(t,H,W,3)`` chunks of any length; holes: bool ``(t,1,H,W)`` chunks.
+        num_frames: frames in the stream; resolution: ``(h, w)`` the method works at.
+        chunk_frames, overlap: chunk length and frames shared by consecutive chunks (the last
+            chunk ends at the last frame, so it may share more).
+    Yields:
+        ``(frames, holes, result)``: the input frames, their holes and the uint8 result (the
+        up-sampled fill pasted into the holes), over consecutive frame ranges. In a shared
+        range the fills of the two chunks are mixed with linear ramps (no seam).
+    """
+    starts = window_starts(num_frames, chunk_frames, overlap)
+    frame_buffer, hole_buffer = ForwardBuffer(frames, "video"), ForwardBuffer(holes, "mask")
+    shared: Tensor | None = None  # the previous chunk's fill of frames it shares with this one
+    for index, start in enumerate(starts):
+        stop = min(start + chunk_frames, num_frames)
+        final = starts[index + 1] if index + 1 < len(starts) else stop
+        if len(starts) > 1:
+            log.info("chunk %d/%d: frames %d-%d", index + 1, len(starts), start, stop - 1)
+        chunk, chunk_holes = frame_buffer.take(start, stop), hole_buffer.take(start, stop)
+        video = resize_frames(chunk, resolution)
+        hole = resize_holes(chunk_holes, resolution)
+        filled = complete(video, hole, index).float().cpu() if hole.any() else video
+        if shared is not None:
+            weight = ramp(shared.shape[0]).view(-1, 1, 1, 1)
+            filled[: shared.shape[0]] = shared * (1 - weight) + filled[: shared.shape[0]] * weight
+        keep = final - start
+        shared = filled[keep:] if index + 1 < len(starts) else None
+        result = paste(chunk[:keep], filled[:keep], chunk_holes[:keep])
+        yield chunk[:keep], chunk_holes[:keep], result

@@ -7,11 +7,17 @@
 The method works at ``resolution``; only the filled region is up-sampled and pasted into the
 original frames, so the output keeps the input's size, frame count, frame rate and (before
 video re-encoding) its known pixels. Bad input stops the run with one line and no output.
+The video streams through in overlapping chunks (``inference.stream_inpaint``): memory is
+bounded by a chunk, not by the video's length. Internal fits write a resumable state into the
+run folder (``resume=true`` continues a stopped run).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -21,13 +27,17 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from vidinpaint import CONF_DIR, checkpoints, checks, errors
+from vidinpaint.inference import ChunkFn, stream_inpaint
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
-from vidinpaint.video_io import hstack_panel, read_masks, read_video, write_video
+from vidinpaint.models.internal import FitCheckpoint
+from vidinpaint.video_io import MaskSource, VideoSource, VideoWriter, hstack_panel
 
 log = logging.getLogger(__name__)
 
 COMMAND = "vidinpaint-inpaint"
 INTERNAL_MULTIPLE = 64
+READ_FRAMES = 16
+"""Frames decoded at a time."""
 
 
 class InputError(errors.UserError):
@@ -47,31 +57,63 @@ def check_outputs(cfg: DictConfig) -> None:
         checks.check_output(output, inputs, overwrite=bool(cfg.overwrite))
 
 
-def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
-    """Frames uint8 ``T,H,W,3``, fps and holes bool ``T,1,H,W`` checked against each other."""
-    frames, fps = read_video(cfg.input)
-    holes = read_masks(cfg.mask)
-    num_frames, height, width = frames.shape[:3]
-    mask_frames, mask_h, mask_w = holes.shape[0], *holes.shape[-2:]
-    if (mask_h, mask_w) != (height, width):
-        if not cfg.mask_resize:
-            raise InputError(
-                f"mask size {mask_h}x{mask_w} differs from the video's {height}x{width} "
-                "(set mask_resize=true to resize the mask)"
-            )
-        holes = F.interpolate(holes.float(), size=(height, width), mode="nearest") > 0.5
-    if mask_frames == 1:
-        holes = holes.expand(num_frames, -1, -1, -1)
-    elif mask_frames != num_frames:
+def open_inputs(cfg: DictConfig) -> tuple[VideoSource, MaskSource]:
+    """The video and mask sources, checked against each other before any work: sizes and
+    frame counts (from the containers), at least one hole and one known pixel (one pass over
+    the mask, a chunk at a time)."""
+    video, mask = VideoSource(cfg.input), MaskSource(cfg.mask)
+    height, width = video.height, video.width
+    if (mask.height, mask.width) != (height, width) and not cfg.mask_resize:
         raise InputError(
-            f"mask has {mask_frames} frames, the video {num_frames} (give one mask per frame "
-            "or a single static image)"
+            f"mask size {mask.height}x{mask.width} differs from the video's {height}x{width} "
+            "(set mask_resize=true to resize the mask)"
         )
-    if not holes.any():
+    if mask.num_frames not in (1, video.num_frames):
+        raise InputError(
+            f"mask has {mask.num_frames} frames, the video {video.num_frames} (give one mask "
+            "per frame or a single static image)"
+        )
+    any_hole, all_hole = False, True
+    for holes in mask_chunks(video, mask, READ_FRAMES, distinct_only=True):
+        any_hole = any_hole or bool(holes.any())
+        all_hole = all_hole and bool(holes.all())
+    if not any_hole:
         raise InputError(f"mask {cfg.mask} has no hole pixel (non-zero = remove): nothing to do")
-    if holes.all():
+    if all_hole:
         raise InputError(f"mask {cfg.mask} covers every pixel: nothing is known to fill from")
-    return frames, fps, holes
+    return video, mask
+
+
+def mask_chunks(
+    video: VideoSource, mask: MaskSource, chunk_frames: int, distinct_only: bool = False
+) -> Iterator[Tensor]:
+    """Holes bool ``(t,1,H,W)`` of the video's frames, ``chunk_frames`` at a time, resized
+    (nearest) to the video's size; a one-frame mask is repeated as a view (``distinct_only``:
+    yielded once)."""
+    size = (video.height, video.width)
+
+    def resized(holes: Tensor) -> Tensor:
+        if tuple(holes.shape[-2:]) == size:
+            return holes
+        return F.interpolate(holes.float(), size=size, mode="nearest") > 0.5
+
+    if mask.num_frames > 1:
+        yield from (resized(holes) for holes in mask.chunks(chunk_frames))
+        return
+    one = resized(next(mask.chunks(1)))
+    if distinct_only:
+        yield one
+        return
+    for start in range(0, video.num_frames, chunk_frames):
+        yield one.expand(min(chunk_frames, video.num_frames - start), -1, -1, -1)
+
+
+def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
+    """Frames uint8 ``T,H,W,3``, fps and holes bool ``T,1,H,W`` (checked as ``open_inputs``)
+    all at once, for scoring and short videos."""
+    video, mask = open_inputs(cfg)
+    frames = torch.cat(list(video.chunks(READ_FRAMES)))
+    return frames, video.fps, torch.cat(list(mask_chunks(video, mask, READ_FRAMES)))
 
 
 def load_system(cfg: DictConfig) -> tuple[torch.nn.Module, bool]:
@@ -103,82 +145,87 @@ def check_resolution(resolution: tuple[int, int], internal: bool) -> None:
         )
 
 
-def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
-    """uint8 ``T,H,W,3`` -> float ``T,3,h,w`` in [0,1] (antialiased bilinear)."""
-    video = frames.permute(0, 3, 1, 2).float() / 255
-    return F.interpolate(video, size=size, mode="bilinear", antialias=True, align_corners=False)
+def check_chunks(chunk_frames: int, overlap: int) -> None:
+    if chunk_frames < 1 or not 0 <= overlap < chunk_frames:
+        raise InputError(
+            f"chunk_frames must be >= 1 and chunk_overlap in [0, chunk_frames), got "
+            f"chunk_frames={chunk_frames} chunk_overlap={overlap}"
+        )
 
 
-def resize_holes(holes: Tensor, size: tuple[int, int]) -> Tensor:
-    """bool ``T,1,H,W`` -> float ``T,1,h,w``: a pixel is a hole if any source pixel is."""
-    area = F.interpolate(holes.float(), size=size, mode="area")
-    return (area > 0).float()
+def state_folder(cfg: DictConfig, internal: bool) -> Path | None:
+    """Where an internal fit keeps its resumable state (None for the other methods); a
+    stopped run's state is continued only with ``resume=true``, never overwritten."""
+    if not internal:
+        return None
+    folder = Path(cfg.state_dir)
+    held = folder.is_dir() and any(folder.iterdir())
+    if held and not cfg.resume:
+        raise InputError(
+            f"{folder} holds the state of a stopped run: add resume=true to continue it "
+            "(or remove the folder)"
+        )
+    if cfg.resume and not held:
+        log.info("resume=true but %s holds no state: starting from the beginning", folder)
+    return folder
 
 
-def paste(frames: Tensor, filled: Tensor, holes: Tensor) -> Tensor:
-    """Original uint8 ``T,H,W,3`` with the up-sampled ``filled`` (``T,3,h,w``) in the holes."""
-    height, width = frames.shape[1:3]
-    up = F.interpolate(filled, size=(height, width), mode="bilinear", align_corners=False)
-    up = (up.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-    return torch.where(holes.permute(0, 2, 3, 1), up, frames)
+def chunk_method(system: torch.nn.Module, state: Path | None, state_every: int) -> ChunkFn:
+    """``system.inpaint`` for a chunk; with a state folder each chunk's fit is resumable."""
+
+    def complete(video: Tensor, hole: Tensor, index: int) -> Tensor:
+        if state is None:
+            return system.inpaint(video, hole)
+        checkpoint = FitCheckpoint(state / f"chunk_{index:05d}.pt", state_every)
+        return system.inpaint(video, hole, checkpoint=checkpoint)
+
+    return complete
 
 
-def inpaint_video(
-    system: torch.nn.Module,
-    frames: Tensor,
-    holes: Tensor,
-    resolution: tuple[int, int],
-    chunk_frames: int,
-    progress: bool = True,
-) -> Tensor:
-    """Inpaints uint8 ``T,H,W,3`` frames chunk by chunk; returns uint8 ``T,H,W,3``."""
-    if chunk_frames < 1:
-        raise InputError(f"chunk_frames must be >= 1, got {chunk_frames}")
-    result = frames.clone()
-    num_frames = frames.shape[0]
-    starts = range(0, num_frames, chunk_frames)
-    for index, start in enumerate(starts):
-        part = slice(start, start + chunk_frames)
-        if len(starts) > 1:
-            log.info(
-                "chunk %d/%d: frames %d-%d",
-                index + 1,
-                len(starts),
-                start,
-                min(start + chunk_frames, num_frames) - 1,
-            )
-        if not holes[part].any():
-            continue
-        video = resize_frames(frames[part], resolution)
-        mask = resize_holes(holes[part], resolution)
-        filled = system.inpaint(video, mask, progress=progress)
-        result[part] = paste(frames[part], filled.float().cpu(), holes[part])
-    return result
+def panel_frames(frames: Tensor, holes: Tensor, result: Tensor) -> Tensor:
+    """``T,3,H,2W`` float: input with the holes shaded | output."""
+    shaded = frames.permute(0, 3, 1, 2).float() / 255 * (1 - 0.5 * holes.float())
+    return hstack_panel([shaded, result.permute(0, 3, 1, 2).float() / 255])
 
 
 def run(cfg: DictConfig) -> Path:
     """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
     check_outputs(cfg)
     resolution = tuple(int(s) for s in cfg.resolution)
-    frames, fps, holes = load_inputs(cfg)
+    chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
+    check_chunks(chunk_frames, overlap)
+    video, mask = open_inputs(cfg)
     system, internal = load_system(cfg)
     check_resolution(resolution, internal)
+    state = state_folder(cfg, internal)
     log.info(
         "%s: %d frames %dx%d at %.2f fps, working at %dx%d",
         cfg.model.method,
-        frames.shape[0],
-        frames.shape[1],
-        frames.shape[2],
-        fps,
+        video.num_frames,
+        video.height,
+        video.width,
+        video.fps,
         *resolution,
     )
-    result = inpaint_video(system, frames, holes, resolution, int(cfg.chunk_frames))
-    output = write_video(cfg.output, result, fps, lossless=bool(cfg.lossless))
-    log.info("wrote %s", output)
-    if cfg.panel:
-        shaded = frames.permute(0, 3, 1, 2).float() / 255 * (1 - 0.5 * holes.float())
-        panel = hstack_panel([shaded, result.permute(0, 3, 1, 2).float() / 255])
-        log.info("wrote %s", write_video(panel_path(output), panel, fps))
+    output = Path(cfg.output)
+    chunks = stream_inpaint(
+        chunk_method(system, state, int(cfg.state_every)),
+        video.chunks(READ_FRAMES),
+        mask_chunks(video, mask, READ_FRAMES),
+        video.num_frames,
+        resolution,
+        chunk_frames,
+        overlap,
+    )
+    panel_writer = VideoWriter(panel_path(output), video.fps) if cfg.panel else nullcontext()
+    with VideoWriter(output, video.fps, lossless=bool(cfg.lossless)) as writer, panel_writer:
+        for frames, holes, result in chunks:
+            writer.write(result)
+            if cfg.panel:
+                panel_writer.write(panel_frames(frames, holes, result))
+    log.info("wrote %s%s", output, f" and {panel_path(output)}" if cfg.panel else "")
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
     return output
 
 

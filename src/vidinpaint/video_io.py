@@ -213,7 +213,7 @@ def _image_to_hole(image: Image.Image, threshold: int) -> np.ndarray:
 
 class MaskSource:
     """Hole masks read chunk by chunk: a mask video, a folder of mask frames, or one static
-    image (``static``: ``num_frames`` is 1 and ``chunks`` repeats it as a view, no copy).
+    image (``num_frames`` 1).
 
     True = hole: value > threshold, for colour masks in any channel, for palette PNGs (DAVIS)
     the palette index (object id). threshold None picks 0 (non-zero = hole) for lossless files
@@ -252,19 +252,12 @@ class MaskSource:
         else:
             raise VideoReadError(f"unsupported mask type {path.suffix!r}: {path}")
 
-    @property
-    def static(self) -> bool:
-        return self.image is not None
-
-    def chunks(self, chunk_frames: int, num_frames: int | None = None) -> Iterator[Tensor]:
-        """Holes bool ``(t, 1, H, W)`` in order, ``chunk_frames`` at a time; a static mask is
-        repeated for ``num_frames`` frames (default: its one frame)."""
+    def chunks(self, chunk_frames: int) -> Iterator[Tensor]:
+        """Holes bool ``(t, 1, H, W)`` in order, ``chunk_frames`` at a time."""
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
         if self.image is not None:
-            total = num_frames or 1
-            for start in range(0, total, chunk_frames):
-                yield self.image.expand(min(chunk_frames, total - start), -1, -1, -1)
+            yield self.image
         elif self.video is not None:
             for frames in self.video.chunks(chunk_frames):
                 yield (frames.amax(dim=3) > self.threshold)[:, None]

@@ -41,6 +41,9 @@ def print_mini_table2(table: dict, title: str) -> None:
         )
     cn3d = table["cn3d"]
     show.add_row("3DCN up-sampled", f"{cn3d['l1_hole_up']:.2f} ± {cn3d['l1_hole_up_std']:.2f}")
+    if "fill" in table:
+        fill = table["fill"]
+        show.add_row("mean-pixel fill", f"{fill['l1_hole']:.2f} ± {fill['l1_hole_std']:.2f}")
     console = Console()
     console.print(show)
     check = recipes.ordering_check(table)

@@ -98,6 +98,7 @@ def test_mini_table2_from_seeded_quickstart_runs():
         runs[f"seed_{seed}/cn3d"] = metrics(30.0 + shift, 26.0 + shift, dataset="synthetic")
         runs[f"seed_{seed}/combcn"] = metrics(10.0 + shift, 19.0 + shift, dataset="synthetic")
         runs[f"seed_{seed}/cn2d"] = metrics(14.0 - shift, dataset="synthetic")
+        runs[f"seed_{seed}/cn2d"]["val/l1_hole_fill"] = 40.0 + shift
     table = recipes.mini_table2(runs)
     assert table["seeds"] == 3
     assert table["combcn"]["l1_hole"] == 11.0 and table["combcn"]["l1_hole_std"] == 1.0
@@ -107,6 +108,7 @@ def test_mini_table2_from_seeded_quickstart_runs():
     assert table["cn3d"]["run"] == "combcn" and table["cn3d"]["l1_hole"] == 20.0
     assert table["cn3d"]["l1_hole_up"] == 23.0 and table["cn3d"]["l1_hole_pretrain"] == 27.0
     assert {"psnr", "psnr_std", "psnr_seeds", "ssim", "ssim_std"} <= set(table["cn2d"])
+    assert table["fill"]["l1_hole"] == 41.0 and table["fill"]["l1_hole_seeds"] == [40.0, 41.0, 42.0]
     check = recipes.ordering_check(table)
     assert check["ordering"] is True and check["gap"] == 2.0 and check["gap_in_std"] == 2.0
     del runs["seed_3/cn2d"]

@@ -129,6 +129,9 @@ def mini_table2(runs: dict[str, dict]) -> dict:
     if "cn3d" in by_method:
         pretrain = [m["val/l1_hole_3dcn_low"] for m in by_method["cn3d"].values()]
         table["cn3d"].update(_seeded_cell(pretrain, "l1_hole_pretrain"))
+    fill = [m["val/l1_hole_fill"] for m in by_method["cn2d"].values() if "val/l1_hole_fill" in m]
+    if fill:  # the simplest baseline: holes left at the mean pixel (the networks' input)
+        table["fill"] = {"run": "cn2d", **_seeded_cell(fill, "l1_hole")}
     counts = {len(by_method[source]) for source, _ in TABLE2_SOURCES.values()}
     if len(counts) != 1:
         raise ValueError(f"methods were run with different numbers of seeds: {sorted(counts)}")

@@ -219,6 +219,9 @@ def test_low_resolution_3dcn_score_is_255_times_eq1():
     assert torch.allclose(logged["val/l1_hole_3dcn_low"], expected, rtol=1e-5)
     assert "val/l1_hole_3dcn" in logged and "val/psnr_3dcn" in logged  # up-sampled score kept
     assert not torch.allclose(logged["val/l1_hole_3dcn"], expected)
+    # the mean-fill baseline on the same holes: the network input's error, over all hole pixels
+    fill_error = ((b["masked"] - b["video"]).abs() * b["mask"]).sum() / (3 * b["mask"].sum())
+    assert torch.allclose(logged["val/l1_hole_fill"], 255 * fill_error, rtol=1e-5)
 
 
 @pytest.mark.parametrize("paste", [False, True])

@@ -23,6 +23,7 @@ from vidinpaint import evaluation
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.inference import sliding_window
 from vidinpaint.losses import framewise_masked_l1, masked_l1
+from vidinpaint.metrics import l1_hole
 from vidinpaint.nets.cn3d import CN3D
 from vidinpaint.nets.combcn import CombCN
 
@@ -267,6 +268,8 @@ class CompletionSystem(L.LightningModule):
                 raft_weights=self.hparams.raft_weights,
             )
         )
+        # the simplest baseline on the same holes: the network input, holes = the mean pixel
+        values["l1_hole_fill"] = l1_hole(batch["masked"], video, mask)
         if "loss_3dcn" in values:  # Table 2's 3DCN unit: eq. (1) at H/r, in [0,255]
             values["l1_hole_3dcn_low"] = 255.0 * values["loss_3dcn"]
         if self.method == "combcn":  # the 3DCN of this joint run, up-sampled to H x W

@@ -12,7 +12,10 @@ from vidinpaint.flow import (
     FB_THRESHOLD,
     MissingWeightsError,
     backward_warp,
+    complete_flow,
     estimate_flow,
+    fill_harmonic,
+    follow_flow_chain,
     forward_backward_valid,
     video_flows,
 )
@@ -146,3 +149,47 @@ def test_dis_matches_independent_opencv_call():
     ]
     reference = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(*to_gray, None)
     assert np.allclose(estimate_flow(src, dst)[0].permute(1, 2, 0).numpy(), reference)
+
+
+def test_fill_harmonic_reproduces_a_linear_ramp_and_keeps_known_values():
+    ys, xs = torch.meshgrid(torch.arange(24.0), torch.arange(32.0), indexing="ij")
+    ramp = (0.5 * xs - 0.25 * ys)[None, None]  # harmonic: the exact fill is the ramp itself
+    hole = torch.zeros(1, 1, 24, 32)
+    hole[..., 6:18, 8:26] = 1
+    filled = fill_harmonic(ramp + 100 * hole, hole, iterations=200)
+    assert torch.equal(filled * (1 - hole), ramp * (1 - hole))
+    assert (filled - ramp).abs().max() < 0.05
+
+
+def test_fill_harmonic_of_a_frame_without_known_pixels_is_zero():
+    filled = fill_harmonic(torch.rand(1, 2, 8, 8), torch.ones(1, 1, 8, 8))
+    assert torch.equal(filled, torch.zeros(1, 2, 8, 8))
+
+
+def test_complete_flow_replaces_garbage_in_the_dilated_hole():
+    flow = constant_flow(2, 20, 24, 1.5, -0.5)
+    hole = torch.zeros(2, 1, 20, 24)
+    hole[..., 8:12, 8:14] = 1
+    garbage = flow.clone()
+    garbage[..., 7:13, 7:15] = 40.0  # the border ring is contaminated too: dilate=1 covers it
+    assert torch.allclose(complete_flow(garbage, hole, dilate=1), flow, atol=1e-5)
+
+
+def test_follow_flow_chain_finds_the_nearest_known_frame():
+    # the content moves 2 px right per frame: pixel (y, x) of frame t is at x + 2 in frame t + 1
+    frames = torch.rand(5, 3, 8, 16)
+    hole = torch.zeros(5, 1, 8, 16)
+    hole[0, :, :, 2:4] = 1
+    hole[1, :, :, 4:6] = 1  # the same content is still hidden one frame later
+    flows = constant_flow(4, 8, 16, 2.0, 0.0)
+    colour, found, distance = follow_flow_chain(frames, hole, flows, start=0, step=1)
+    assert found[0, :, 2:4].all() and torch.equal(distance[0, :, 2:4], torch.full((8, 2), 2.0))
+    assert torch.allclose(colour[:, :, 2:4], frames[2, :, :, 6:8], atol=1e-5)
+    # pixels whose chain leaves the frame before meeting a known frame are not found
+    assert not found[0, :, 14:].any()
+    colour, found, distance = follow_flow_chain(frames, hole, -flows, start=2, step=-1)
+    assert found[0, :, 8:10].all() and torch.equal(distance[0, :, 8:10], torch.ones(8, 2))
+    assert torch.allclose(colour[:, :, 8:10], frames[1, :, :, 6:8], atol=1e-5)
+    assert not found[0, :, 6:8].any()  # hidden in frames 1 and 0, then the video ends
+    with pytest.raises(ValueError, match="step"):
+        follow_flow_chain(frames, hole, flows, start=0, step=2)

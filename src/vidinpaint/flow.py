@@ -246,3 +246,108 @@ def video_flows(
         with atomic_path(cache_path) as tmp:
             torch.save(payload, tmp)
     return flows
+
+
+def _masked_half(values: Tensor, known: Tensor) -> tuple[Tensor, Tensor]:
+    """2x2 average of the known pixels (ceil sizes) and the coarse known mask."""
+    pad = (0, values.shape[-1] % 2, 0, values.shape[-2] % 2)
+    weight = F.avg_pool2d(F.pad(known, pad), 2)
+    total = F.avg_pool2d(F.pad(values * known, pad), 2)
+    return total / weight.clamp(min=1e-6), (weight > 0).to(values.dtype)
+
+
+def _neighbour_mean(values: Tensor) -> Tensor:
+    """Mean of the 4 neighbours (replicated at the border)."""
+    padded = F.pad(values, (1, 1, 1, 1), mode="replicate")
+    return (
+        padded[..., :-2, 1:-1]
+        + padded[..., 2:, 1:-1]
+        + padded[..., 1:-1, :-2]
+        + padded[..., 1:-1, 2:]
+    ) / 4
+
+
+def fill_harmonic(values: Tensor, hole: Tensor, iterations: int = 20) -> Tensor:
+    """Smoothest fill of the holes of ``values`` from their border (harmonic, coarse to fine).
+
+    values: (N, C, H, W); hole: (N, 1, H, W), 1 = unknown. The hole is first filled at half
+    resolution (recursively, from the masked 2x2 averages of the known pixels), up-sampled,
+    then relaxed by ``iterations`` Jacobi steps of Laplace's equation with the known pixels
+    fixed. Known pixels are returned unchanged; a frame with no known pixel comes back zero.
+    """
+    if values.ndim != 4 or hole.shape != (values.shape[0], 1, *values.shape[-2:]):
+        raise ValueError(
+            f"values (N,C,H,W) and hole (N,1,H,W) must match, got {tuple(values.shape)} "
+            f"and {tuple(hole.shape)}"
+        )
+    hole = (hole > 0.5).to(values.dtype)
+    known = 1 - hole
+    if not bool(hole.any()):
+        return values
+    if min(values.shape[-2:]) <= 2:
+        mean = (values * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp(
+            min=1
+        )
+        return values * known + mean * hole
+    coarse, coarse_known = _masked_half(values, known)
+    coarse = fill_harmonic(coarse, 1 - coarse_known, iterations)
+    up = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)
+    filled = values * known + up[..., : values.shape[-2], : values.shape[-1]] * hole
+    for _ in range(iterations):
+        filled = values * known + _neighbour_mean(filled) * hole
+    return filled
+
+
+def complete_flow(flow: Tensor, hole: Tensor, dilate: int = 2, iterations: int = 20) -> Tensor:
+    """Flow inside a hole replaced by the smooth (harmonic) fill of the flow around it.
+
+    flow: (N, 2, H, W) estimated on frames whose hole content is unknown; hole: (N, 1, H, W) of
+    the source frames, 1 = hole. The hole is dilated by ``dilate`` pixels first (flow at its
+    border is contaminated by the hole's content). Returns (N, 2, H, W).
+    """
+    _check_flow("flow", flow)
+    grown = F.max_pool2d(hole.float(), 2 * dilate + 1, stride=1, padding=dilate) if dilate else hole
+    return fill_harmonic(flow, grown.to(flow.dtype), iterations)
+
+
+def follow_flow_chain(
+    frames: Tensor, hole: Tensor, flows: Tensor, start: int, step: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Follows frame ``start``'s pixels along a chain of flows to the nearest frame where known.
+
+    frames: (T, C, H, W); hole: (T, 1, H, W), 1 = unknown; flows: (T-1, 2, H, W), the flow from
+    frame t to t + step stored at index min(t, t + step) (``video_flows(..)[(1, "f")]`` for
+    step=+1, ``[(1, "b")]`` for step=-1). A pixel is followed frame by frame until its position
+    lands where every bilinear neighbour is known (its colour is sampled there) or leaves the
+    frame (lost). Returns (colour (C, H, W), found (1, H, W) {0, 1}, distance (1, H, W) in
+    frames, 0 where not found).
+    """
+    if step not in (1, -1):
+        raise ValueError(f"step must be +1 or -1, got {step}")
+    num_frames, channels, height, width = frames.shape
+    if flows.shape != (num_frames - 1, 2, height, width) or hole.shape[0] != num_frames:
+        raise ValueError(
+            f"frames {tuple(frames.shape)}, hole {tuple(hole.shape)} and flows "
+            f"{tuple(flows.shape)} must be T,C,H,W / T,1,H,W / T-1,2,H,W"
+        )
+    position = torch.zeros(1, 2, height, width, dtype=frames.dtype, device=frames.device)
+    tracking = torch.ones(1, 1, height, width, dtype=frames.dtype, device=frames.device)
+    colour = frames.new_zeros(1, channels, height, width)
+    found = torch.zeros_like(tracking)
+    distance = torch.zeros_like(tracking)
+    target = start + step
+    while 0 <= target < num_frames and bool(tracking.any()):
+        flow = flows[min(target, target - step)][None]
+        moved, _ = backward_warp(flow, position)
+        position = position + moved
+        sampled, inside = backward_warp(
+            torch.cat([frames[target][None], hole[target][None].to(frames.dtype)], 1), position
+        )
+        tracking = tracking * inside
+        hit = tracking * (sampled[:, -1:] < 1e-3).to(frames.dtype)
+        colour = colour + hit * sampled[:, :-1]
+        found = found + hit
+        distance = distance + hit * abs(target - start)
+        tracking = tracking * (1 - hit)
+        target += step
+    return colour[0], found[0], distance[0]

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from vidinpaint import CONF_DIR, checkpoints, checks, errors
 from vidinpaint.inference import ChunkFn, stream_inpaint
+from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.video_io import MaskSource, VideoSource, VideoWriter, hstack_panel
@@ -121,6 +122,8 @@ def load_system(cfg: DictConfig) -> tuple[torch.nn.Module, bool]:
     method = cfg.model.method
     if method in INTERNAL_METHODS:
         return hydra.utils.instantiate(cfg.model), True
+    if method in CLASSIC_METHODS:
+        return hydra.utils.instantiate(cfg.model), False
     if not cfg.ckpt:
         raise InputError(f"method={method} needs ckpt=PATH (a vidinpaint-train checkpoint)")
     from vidinpaint.models.external import CompletionSystem

@@ -1,0 +1,160 @@
+"""Classic video inpainting without learning: the baselines of the internal-learning methods.
+
+- ``telea``: OpenCV's fast-marching fill (Telea, 2004) of every frame on its own;
+- ``propagate``: flow-guided propagation (the idea behind DFVI and FGVC, without their learned
+  parts): the flow between consecutive frames is estimated (``flow.video_flows``, DIS by
+  default) on Telea-filled frames, replaced inside the (dilated) hole by its smooth harmonic
+  fill (``flow.complete_flow``), each hole pixel is followed along the chain of flows forward
+  and backward to the nearest frame where it is known (``flow.follow_flow_chain``), the two
+  candidates are blended with weights 1 / temporal distance, and pixels never seen are filled
+  with Telea.
+
+``ClassicSystem`` has the learned systems' ``inpaint(video, mask, progress)`` and trains nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from vidinpaint.flow import complete_flow, follow_flow_chain, video_flows
+
+log = logging.getLogger(__name__)
+
+METHODS = ("telea", "propagate")
+
+
+def _check_video(video: Tensor, hole: Tensor) -> None:
+    if video.ndim != 4 or video.shape[1] != 3:
+        raise ValueError(f"video must be T,3,H,W, got {tuple(video.shape)}")
+    expected = (video.shape[0], 1, *video.shape[-2:])
+    if tuple(hole.shape) != expected:
+        raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(hole.shape)}")
+
+
+def telea_fill(video: Tensor, hole: Tensor, radius: int = 3) -> Tensor:
+    """Every frame filled on its own by OpenCV's Telea method.
+
+    video: (T, 3, H, W) in [0, 1]; hole: (T, 1, H, W), 1 = hole. Returns (T, 3, H, W) float
+    in [0, 1], quantised to 8 bits in the hole (OpenCV works on uint8), known pixels unchanged.
+    A frame with every pixel a hole is returned as is (nothing to fill from).
+    """
+    _check_video(video, hole)
+    hole = (hole > 0.5).cpu()
+    video = video.float().cpu()
+    rgb = (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    masks = hole[:, 0].to(torch.uint8).numpy()
+    filled = []
+    for image, mask in zip(rgb, masks):
+        if mask.any() and not mask.all():
+            image = cv2.inpaint(np.ascontiguousarray(image), mask, radius, cv2.INPAINT_TELEA)
+        filled.append(torch.from_numpy(image))
+    out = torch.stack(filled).permute(0, 3, 1, 2).float() / 255
+    return torch.where(hole, out, video)
+
+
+def propagate_fill(
+    video: Tensor,
+    hole: Tensor,
+    flow_method: str = "dis",
+    raft_weights: str | None = None,
+    telea_radius: int = 3,
+    flow_dilate: int = 2,
+    flow_iterations: int = 20,
+) -> tuple[Tensor, Tensor]:
+    """Flow-guided propagation (module docstring).
+
+    video: (T, 3, H, W) in [0, 1]; hole: (T, 1, H, W), 1 = hole (hole pixels of ``video`` are
+    never read). Returns (filled (T, 3, H, W) with the known pixels unchanged, seen (T, 1, H, W)
+    {0, 1}: hole pixels filled from another frame, the rest of the hole is Telea's).
+    """
+    _check_video(video, hole)
+    hole = (hole > 0.5).float().cpu()
+    video = video.float().cpu()
+    start = telea_fill(video, hole, telea_radius)
+    if video.shape[0] < 2:
+        return start, torch.zeros_like(hole)
+    flows = video_flows(start, (1,), flow_method, raft_weights)
+    forward = complete_flow(flows[(1, "f")], hole[:-1], flow_dilate, flow_iterations)
+    backward = complete_flow(flows[(1, "b")], hole[1:], flow_dilate, flow_iterations)
+    propagated = torch.zeros_like(video)
+    seen = torch.zeros_like(hole)
+    for t in range(video.shape[0]):
+        if not bool(hole[t].any()):
+            continue
+        total, weight = torch.zeros_like(video[t]), torch.zeros_like(hole[t])
+        for step, flow in ((1, forward), (-1, backward)):
+            colour, found, distance = follow_flow_chain(video, hole, flow, t, step)
+            candidate_weight = found / distance.clamp(min=1)
+            total += candidate_weight * colour
+            weight += candidate_weight
+        seen[t] = (weight > 0).float() * hole[t]
+        propagated[t] = total / weight.clamp(min=1e-6)
+    filled = video * (1 - seen) + propagated * seen
+    rest = hole * (1 - seen)
+    filled = torch.where(rest > 0, telea_fill(filled, rest, telea_radius), filled)
+    log.debug("propagate: %.1f%% of the hole seen in other frames", 100 * seen.sum() / hole.sum())
+    return filled, seen
+
+
+class ClassicSystem(torch.nn.Module):
+    """``telea`` or ``propagate`` behind the learned systems' interface; no training.
+
+    Args:
+        method: one of ``METHODS``.
+        telea_radius: neighbourhood radius of OpenCV's Telea fill (pixels).
+        flow_method, raft_weights: flow estimator of ``propagate`` (``dis`` or ``raft``).
+        flow_dilate: pixels the hole is grown by before the flow inside it is completed.
+        flow_iterations: Jacobi iterations per pyramid level of the flow completion.
+    """
+
+    def __init__(
+        self,
+        method: str = "propagate",
+        telea_radius: int = 3,
+        flow_method: str = "dis",
+        raft_weights: str | None = None,
+        flow_dilate: int = 2,
+        flow_iterations: int = 20,
+    ) -> None:
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if telea_radius < 1 or flow_dilate < 0 or flow_iterations < 0:
+            raise ValueError(
+                f"telea_radius must be >= 1, flow_dilate and flow_iterations >= 0, got "
+                f"{telea_radius}, {flow_dilate}, {flow_iterations}"
+            )
+        self.method = method
+        self.telea_radius = telea_radius
+        self.flow_method, self.raft_weights = flow_method, raft_weights
+        self.flow_dilate, self.flow_iterations = flow_dilate, flow_iterations
+        # nothing is optimised (the benchmark counts the iterations of a fit)
+        self.recon_history: list[float] = []
+
+    def fit_video(self, video: Tensor, mask: Tensor, progress: bool = True) -> Tensor:
+        """The filled video ``T,3,H,W`` (CPU); ``progress`` is accepted for the interface."""
+        _check_video(video, mask)
+        if bool((mask > 0.5).all()):
+            raise ValueError("the mask covers every pixel: nothing is known to fill from")
+        if self.method == "telea":
+            return telea_fill(video, mask, self.telea_radius)
+        filled, _ = propagate_fill(
+            video,
+            mask,
+            self.flow_method,
+            self.raft_weights,
+            self.telea_radius,
+            self.flow_dilate,
+            self.flow_iterations,
+        )
+        return filled
+
+    def inpaint(self, video: Tensor, mask: Tensor, progress: bool = True) -> Tensor:
+        """video ``T,3,H,W`` in [0,1], mask ``T,1,H,W`` (1 = hole) -> ``T,3,H,W`` on the CPU
+        with the known pixels of ``video`` unchanged."""
+        return self.fit_video(video, mask, progress)

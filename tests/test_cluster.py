@@ -174,6 +174,8 @@ def test_slurm_signal_checkpoints_requeues_and_resumes(tmp_path, data_dir):
     )
     assert second.returncode == 0, second.stderr[-3000:]
     assert json.loads((run / "metrics.json").read_text())["global_step"] == 6
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert torch.load(run / "checkpoints/last.ckpt", weights_only=False)["global_step"] == 6
     # it trained the 4 remaining steps (batch 2), not 6 from scratch
     assert len(json.loads((run / "clips_rank0.json").read_text())) == 4 * 2
     assert calls.read_text().split() == ["requeue", "4242"]
@@ -195,3 +197,28 @@ def test_submitit_local_sweep_runs_every_cell(tmp_path, data_dir):
     metrics = [json.loads((sweep / c / "metrics.json").read_text()) for c in cells]
     assert [m["seed"] for m in metrics] == [1, 2] and all(m["global_step"] == 4 for m in metrics)
     assert len(list(sweep.glob(".submitit/*/*_result.pkl"))) == 2
+
+
+@pytest.mark.slow
+def test_submitit_requeues_a_preempted_cell_that_resumes(tmp_path, data_dir):
+    """hydra/launcher=submitit_*: submitit's preemption signal (USR2) requeues the cell through
+    the launcher's checkpoint hook; the run saves checkpoints/last.ckpt as it stops, and the
+    requeued cell (same folder, ckpt_path=last) continues at the step reached."""
+    prepare_synthetic(data_dir)
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "vidinpaint.train", "-m", "hydra/launcher=submitit_local"]
+    cmd += ["hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=cell"]
+    cmd += ["schedule=tiny", "logger=csv", "num_samples=0", f"paths.data_dir={data_dir}", *TINY]
+    cmd += ["trainer.max_steps=6", "schedule.checkpoint_every=100", "ckpt_path=last"]
+    cmd += ["+callbacks.preempt._target_=test_cluster.SignalAt", "+callbacks.preempt.step=2"]
+    cmd += ["+callbacks.preempt.signum=SIGUSR2", "+callbacks.clips._target_=helpers.ClipRecorder"]
+    cmd += ["+callbacks.clips.dirpath=${paths.output_dir}"]
+    proc = subprocess.run(cmd, env=launcher_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = "".join(p.read_text() for p in sweep.glob(".submitit/*/*_0_log.*"))
+    assert "Requeued job" in logs and "SystemExit at step 2: saved" in logs
+    cell = sweep / "cell"
+    assert json.loads((cell / "metrics.json").read_text())["global_step"] == 6
+    assert [p.name for p in (cell / "checkpoints").iterdir()] == ["last.ckpt"]
+    # the requeued run trained the 4 remaining steps (batch 2)
+    assert len(json.loads((cell / "clips_rank0.json").read_text())) == 4 * 2

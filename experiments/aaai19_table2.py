@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="vidinpaint-train overrides (sweep=...)")
     parser.add_argument("--sweep-dir", type=Path, help="output folder (default: a new one)")
     parser.add_argument("--results", type=Path, default=Path("experiments/results"))
+    parser.add_argument(
+        "--collect-only", action="store_true", help="tabulate the runs under --sweep-dir"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sweep = next(
@@ -67,7 +70,8 @@ def main() -> None:
     )
     overrides = [o for o in args.overrides if not o.startswith("sweep=")]
     sweep_dir = (args.sweep_dir or recipes.default_sweep_dir(sweep)).resolve()
-    recipes.run_stages(sweep, overrides, sweep_dir)
+    if not args.collect_only:
+        recipes.run_stages(sweep, overrides, sweep_dir)
     runs = recipes.collect_runs(sweep_dir)
     recipes.plot_curves(sweep_dir, runs, sweep_dir / "curves.png")
     if sweep == "quickstart":

@@ -109,6 +109,10 @@ TABLE2_SOURCES = {
 }
 
 
+def _in_seed_order(seeded: dict[int | None, dict]) -> list[dict]:
+    return [seeded[s] for s in sorted(seeded, key=lambda s: (s is None, s or 0))]
+
+
 def mini_table2(runs: dict[str, dict]) -> dict:
     """The quickstart's seeded mini Table 2 from one dataset's runs (one per method and seed):
     ``{method: {l1_hole, l1_hole_std, l1_hole_seeds, psnr, ..., run}, "seeds": n}``; means and
@@ -121,15 +125,17 @@ def mini_table2(runs: dict[str, dict]) -> dict:
         seeded = by_method.get(source)
         if not seeded:
             raise ValueError(f"no {source} run for the {method} row among {sorted(runs)}")
-        ordered = [seeded[s] for s in sorted(seeded, key=lambda s: (s is None, s))]
+        ordered = _in_seed_order(seeded)
         row: dict = {"run": source}
         for key, metric in keys.items():
             row.update(_seeded_cell([m[metric] for m in ordered if metric in m], key))
         table[method] = row
     if "cn3d" in by_method:
-        pretrain = [m["val/l1_hole_3dcn_low"] for m in by_method["cn3d"].values()]
+        pretrain = [m["val/l1_hole_3dcn_low"] for m in _in_seed_order(by_method["cn3d"])]
         table["cn3d"].update(_seeded_cell(pretrain, "l1_hole_pretrain"))
-    fill = [m["val/l1_hole_fill"] for m in by_method["cn2d"].values() if "val/l1_hole_fill" in m]
+    fill = [
+        m["val/l1_hole_fill"] for m in _in_seed_order(by_method["cn2d"]) if "val/l1_hole_fill" in m
+    ]
     if fill:  # the simplest baseline: holes left at the mean pixel (the networks' input)
         table["fill"] = {"run": "cn2d", **_seeded_cell(fill, "l1_hole")}
     counts = {len(by_method[source]) for source, _ in TABLE2_SOURCES.values()}

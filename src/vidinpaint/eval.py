@@ -3,22 +3,25 @@
     vidinpaint-eval ckpt=outputs/train/runs/<time>/checkpoints/last.ckpt data=vw300 split=test
     vidinpaint-eval model=dip_vid_flow data=frames data.root=DAVIS schedule=fast
 
-Writes metrics.json (``<split>/l1_hole``, ``psnr``, ``ssim``, ``ewarp``) and samples/*.mp4.
+Writes metrics.json (``<split>/l1_hole``, ``psnr``, ``ssim``, ``ewarp``) and samples/*.mp4;
+with ``logger=wandb`` also a table of per-clip results (``<split>/clips``, dashboards.py).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 from rich.progress import track
 
-from vidinpaint import CONF_DIR, checkpoints, checks, errors, evaluation, runs
+from vidinpaint import CONF_DIR, checkpoints, checks, dashboards, errors, evaluation, metrics, runs
 from vidinpaint.models.external import CompletionSystem
 
 log = logging.getLogger(__name__)
@@ -26,21 +29,38 @@ log = logging.getLogger(__name__)
 COMMAND = "vidinpaint-eval"
 
 
-def evaluate_by_inpainting(system: Any, datamodule: Any, split: str) -> dict[str, float]:
-    """Mean scores of ``system.inpaint`` over every clip of ``datamodule``'s ``split``
-    (internal methods)."""
+def inpaint_clips(
+    system: Any, datamodule: Any, split: str, method: str
+) -> tuple[list[dict[str, float]], list[dict[str, Any]]]:
+    """``system.inpaint`` on every clip of ``datamodule``'s ``split``: per clip, the scores of
+    ``evaluation.score_clips`` and a dashboard row (dashboards.clip_row, with the hole PSNR)."""
     loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
-    totals: dict[str, float] = {}
-    count = 0
+    scores, rows = [], []
     for raw in track(loader, f"evaluating on {split}"):
         batch = datamodule.on_after_batch_transfer(raw, 0)
-        for video, mask in zip(batch["video"], batch["mask"], strict=True):
+        clips = zip(batch["video"], batch["mask"], batch["path"], batch["start"], strict=True)
+        for video, mask, path, start in clips:
+            begin = time.perf_counter()
             pred = system.inpaint(video, mask, progress=False)
-            scores = evaluation.score_clips(pred[None], video[None], mask[None], flow_method="dis")
-            for key, value in scores.items():
-                totals[key] = totals.get(key, 0.0) + float(value)
-            count += 1
-    return {f"{split}/{k}": v / count for k, v in totals.items()}
+            seconds = time.perf_counter() - begin
+            clip = evaluation.score_clips(pred[None], video[None], mask[None], flow_method="dis")
+            scores.append({k: float(v) for k, v in clip.items()})
+            done = evaluation.composite(pred, video, mask)
+            hole = {**scores[-1], "psnr_hole": float(metrics.psnr_masked(done, video, mask))}
+            thumb = dashboards.thumbnail(video, mask, done, video)
+            name = f"{Path(path).name}@{int(start)}"
+            rows.append(dashboards.clip_row(name, method, hole, seconds, thumb))
+    return scores, rows
+
+
+def log_clip_table(
+    loggers: list, split: str, rows: list[dict[str, Any]], scores: dict[str, float]
+) -> None:
+    """The per-clip table ``<split>/clips`` (and ``scores``, scalars not yet logged) in every
+    wandb logger of the run."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.log({**scores, f"{split}/clips": dashboards.clip_table(rows)})
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -61,28 +81,33 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt:
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         run = trainer.validate if cfg.split == "val" else trainer.test
-        metrics = runs.scalar_metrics(run(system, datamodule=datamodule)[0])
+        scores = runs.scalar_metrics(run(system, datamodule=datamodule)[0])
         method, step = system.hparams.method, system.global_step
+        if any(isinstance(logger, WandbLogger) for logger in loggers):
+            rows = inpaint_clips(system, datamodule, cfg.split, method)[1]
+            log_clip_table(loggers, cfg.split, rows, {})
     else:
         system = hydra.utils.instantiate(cfg.model)
         datamodule.setup("validate" if cfg.split == "val" else "test")
-        metrics = evaluate_by_inpainting(system, datamodule, cfg.split)
         method, step = cfg.model.method, 0
+        clips, rows = inpaint_clips(system, datamodule, cfg.split, method)
+        scores = {f"{cfg.split}/{k}": sum(c[k] for c in clips) / len(clips) for k in clips[0]}
+        log_clip_table(loggers, cfg.split, rows, scores)
     runs.write_metrics(
         output_dir,
-        metrics,
+        scores,
         method=method,
         dataset=cfg.data.name,
         global_step=step,
         split=cfg.split,
         ckpt=str(cfg.ckpt),
     )
-    runs.print_metrics(metrics, f"{method} on {cfg.data.name}/{cfg.split}")
+    runs.print_metrics(scores, f"{method} on {cfg.data.name}/{cfg.split}")
     if cfg.num_samples and cfg.ckpt:
         with torch.no_grad():
             batches = runs.first_batches(datamodule, cfg.split, cfg.num_samples)
             runs.write_samples(system, batches, output_dir, loggers)
-    return metrics
+    return scores
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")

@@ -1,0 +1,79 @@
+"""Per-clip wandb tables (dashboards.py): read back from the offline run's files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import wandb
+
+from helpers import TINY, compose_config
+from vidinpaint import dashboards
+from vidinpaint.eval import evaluate
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    yield
+    wandb.finish()
+
+
+def logged_table(root: Path, key: str) -> dict:
+    """The table ``key`` of the one offline run under ``root`` (files/media/table/*.table.json)."""
+    (run_dir,) = root.glob("**/wandb/offline-run-*")
+    (path,) = run_dir.glob(f"files/media/table/{key}_*.table.json")
+    return json.loads(path.read_text())
+
+
+def test_thumbnail_is_the_middle_frame_with_grey_holes():
+    video = torch.rand(5, 3, 6, 8)
+    mask = torch.zeros(5, 1, 6, 8)
+    mask[2, :, 1:3, 2:5] = 1
+    thumb = dashboards.thumbnail(video, mask, 1 - video)
+    assert thumb.shape == (6, 16, 3) and thumb.dtype == np.uint8
+    expected = video[2].clone()
+    expected[:, 1:3, 2:5] = dashboards.HOLE_GREY
+    panel = torch.cat([expected, 1 - video[2]], dim=-1).permute(1, 2, 0)
+    assert np.array_equal(thumb, (panel * 255).round().to(torch.uint8).numpy())
+
+
+def test_table_read_back_from_the_offline_run(tmp_path, offline):
+    thumb = np.zeros((4, 8, 3), np.uint8)
+    dip = {"psnr_hole": 18.0, "ssim": 0.8, "ewarp": 2e-3}
+    rows = [
+        dashboards.clip_row("a.mp4@0", "telea", {"psnr_hole": 21.5, "ssim": 0.9}, 1.25, thumb),
+        dashboards.clip_row("b.mp4@4", "dip", dip, 9, thumb),
+    ]
+    run = wandb.init(project="vidinpaint", dir=str(tmp_path), mode="offline")
+    run.log({"val/clips": dashboards.clip_table(rows)})
+    run.finish()
+    table = logged_table(tmp_path, "val/clips")
+    assert table["columns"] == list(dashboards.CLIP_COLUMNS)
+    first, second = table["data"]
+    assert first[:4] == ["a.mp4@0", "telea", 21.5, 0.9] and first[5] == 1.25
+    assert math.isnan(first[4])  # no ewarp: NaN, not a made-up number
+    assert first[6] == second[6] == "Image"  # the run file names the type; pixels: the artifact
+    assert second[:6] == ["b.mp4@4", "dip", 18.0, 0.8, 2e-3, 9.0]
+
+
+def test_eval_logs_one_row_per_clip_next_to_the_scalars(tmp_path, data_dir, offline):
+    cfg = compose_config(
+        "eval",
+        ["model=telea", "logger=wandb", f"paths.data_dir={data_dir}", *TINY],
+        output_dir=tmp_path / "eval",
+    )
+    scores = evaluate(cfg)
+    wandb.finish()
+    table = logged_table(tmp_path / "eval", "val/clips")
+    assert table["columns"] == list(dashboards.CLIP_COLUMNS)
+    assert len(table["data"]) >= 1 and {row[1] for row in table["data"]} == {"telea"}
+    assert all("@" in row[0] and row[2] > 0 and 0 < row[3] <= 1 for row in table["data"])
+    # the table's SSIMs average to the run's val/ssim (the same clips, scored once)
+    mean_ssim = sum(row[3] for row in table["data"]) / len(table["data"])
+    assert mean_ssim == pytest.approx(scores["val/ssim"], rel=1e-6)

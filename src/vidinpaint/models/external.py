@@ -51,7 +51,9 @@ class CompletionSystem(L.LightningModule):
         guide_init: ``default`` (PyTorch's initialisation, the paper gives none) or ``zero``
             (guidance convolutions start at zero: CombCN starts as the 2DCN).
         flow_method, raft_weights: optical flow behind the ``ewarp`` metric.
-        channels_last, compile: speed switches applied in ``configure_model``.
+        channels_last, compile, compile_mode: speed switches applied in ``configure_model``
+            (``compile_mode`` is ``torch.compile``'s ``mode``, e.g. ``reduce-overhead``).
+        fused_adam: one fused Adam kernel over all parameters.
         mean_pixel: RGB fill value of holes; replaced by the training set's at fit start.
     """
 
@@ -72,6 +74,8 @@ class CompletionSystem(L.LightningModule):
         raft_weights: str | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        compile_mode: str | None = None,
+        fused_adam: bool = True,
         mean_pixel: tuple[float, float, float] = (0.5, 0.5, 0.5),
     ) -> None:
         super().__init__()
@@ -138,10 +142,9 @@ class CompletionSystem(L.LightningModule):
             if self.cn3d is not None:
                 self.cn3d.to(memory_format=torch.channels_last_3d)
         if self.hparams.compile:
-            if self.combcn is not None:
-                self.combcn.compile()
-            if self.cn3d is not None:
-                self.cn3d.compile()
+            for net in (self.combcn, self.cn3d):
+                if net is not None:
+                    net.compile(mode=self.hparams.compile_mode)
 
     def train(self, mode: bool = True) -> CompletionSystem:
         """Keeps a frozen 3DCN in eval mode (its BatchNorm statistics stay fixed too)."""
@@ -168,7 +171,9 @@ class CompletionSystem(L.LightningModule):
         return [g for g in groups if g["params"]]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameter_groups(), lr=self.hparams.lr)
+        return torch.optim.Adam(
+            self.parameter_groups(), lr=self.hparams.lr, fused=self.hparams.fused_adam
+        )
 
     @property
     def protocol(self) -> dict[str, object]:
@@ -246,7 +251,9 @@ class CompletionSystem(L.LightningModule):
         out = self(batch["masked"], batch["mask"])
         losses = self.losses(out, batch["video"], batch["mask"])
         bs = batch["video"].shape[0]
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=bs)
+        # for the loggers only: a prog_bar value is copied to the host every step (a sync);
+        # callbacks.ProgressBar shows these every log_every_n_steps steps
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=bs)
         return losses["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
+import wandb
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 import vidinpaint.runs  # noqa: F401  (registers the config resolvers)
-from vidinpaint import flow, metrics
+from vidinpaint import dashboards, flow, metrics, runs
 from vidinpaint.inpaint import resize_frames
 from vidinpaint.video_io import read_video
 
@@ -85,14 +87,17 @@ def score(raw: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[s
     }
 
 
-def run_one(cfg: DictConfig, video: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+def run_one(
+    cfg: DictConfig, video: torch.Tensor, mask: torch.Tensor
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Scores of one fit and its composited output (T,3,H,W)."""
     system = hydra.utils.instantiate(cfg.model)
     start = time.perf_counter()
     raw = system.fit_video(video, mask, progress=False)
     seconds = time.perf_counter() - start
     row = score(raw, video, mask)
     row.update(iterations=len(system.recon_history), seconds=seconds)
-    return row
+    return row, raw.clamp(0, 1) * mask + video * (1 - mask)
 
 
 def markdown(record: dict) -> str:
@@ -193,6 +198,7 @@ def main(overrides: list[str]) -> dict:
         "schedules": {},
         "rows": [],
     }
+    thumbnails: list[np.ndarray] = []  # one per row, for the dashboard
     results = Path(bench["results"])
     results = results if results.is_absolute() else ROOT / results
     clips = {
@@ -206,17 +212,41 @@ def main(overrides: list[str]) -> dict:
             for clip, video in clips.items():
                 mask = box_mask(video.shape[0], *size, bench["mask"], bench["box"])
                 log.info("%s / %s / %s", name, method, clip)
-                row = {
-                    "schedule": name,
-                    "method": method,
-                    "clip": clip,
-                    **run_one(cfg, video, mask),
-                }
+                scores, done = run_one(cfg, video, mask)
+                row = {"schedule": name, "method": method, "clip": clip, **scores}
+                thumbnails.append(dashboards.thumbnail(video, mask, done, video))
                 log.info("%s", row)
                 record["rows"].append(row)
                 write_results(results, record)  # after every row: a stopped run keeps its rows
     log.info("wrote %s.{md,json}", results)
+    if bench.get("wandb_dir"):
+        log_dashboard(record, thumbnails, Path(bench["wandb_dir"]))
     return record
+
+
+def log_dashboard(record: dict, thumbnails: list[np.ndarray], wandb_dir: Path) -> None:
+    """One wandb run (offline unless ``WANDB_MODE=online`` or an API key is set) with, per
+    schedule, the table ``<schedule>/clips`` of every row (dashboards.py; ``thumbnails[i]``
+    for ``record["rows"][i]``) and each method's mean ``<schedule>/<method>/<score>``."""
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(
+        project="vidinpaint",
+        name="iccv19_ablation",
+        group="iccv19_ablation",
+        dir=str(wandb_dir),
+        mode="offline" if runs.wandb_offline() else "online",
+        config={"command": record["command"], "benchmark": record["benchmark"]},
+    )
+    for schedule in record["schedules"]:
+        picked = [(r, t) for r, t in zip(record["rows"], thumbnails) if r["schedule"] == schedule]
+        rows = [dashboards.clip_row(r["clip"], r["method"], r, r["seconds"], t) for r, t in picked]
+        means = {}
+        for method in dict.fromkeys(row["method"] for row in rows):
+            mine = [row for row in rows if row["method"] == method]
+            for key in ("psnr_hole", "ssim", "ewarp", "seconds"):
+                means[f"{schedule}/{method}/{key}"] = sum(row[key] for row in mine) / len(mine)
+        run.log({**means, f"{schedule}/clips": dashboards.clip_table(rows)})
+    run.finish()
 
 
 def write_results(results: Path, record: dict) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,8 @@ import wandb
 from helpers import TINY, compose_config
 from vidinpaint import dashboards
 from vidinpaint.eval import evaluate
+
+ABLATION = Path(__file__).resolve().parents[1] / "experiments" / "iccv19_ablation.py"
 
 
 @pytest.fixture
@@ -29,6 +34,19 @@ def logged_table(root: Path, key: str) -> dict:
     (run_dir,) = root.glob("**/wandb/offline-run-*")
     (path,) = run_dir.glob(f"files/media/table/{key}_*.table.json")
     return json.loads(path.read_text())
+
+
+def logged_value(root: Path, key: str) -> float:
+    """A logged scalar of the one offline run under ``root``, read from its .wandb file (a
+    protobuf HistoryItem: the key in field 2, its JSON value in field 16), once written."""
+    (path,) = root.glob("**/wandb/offline-run-*/*.wandb")
+    item = re.compile(re.escape(bytes([0x12, len(key)]) + key.encode()) + rb"\x82\x01(.)", re.S)
+    for _ in range(60):
+        data = path.read_bytes()
+        if found := item.search(data):
+            return json.loads(data[found.end() : found.end() + found.group(1)[0]])
+        time.sleep(0.5)
+    raise AssertionError(f"{key} not in {path}")
 
 
 def test_thumbnail_is_the_middle_frame_with_grey_holes():
@@ -77,3 +95,26 @@ def test_eval_logs_one_row_per_clip_next_to_the_scalars(tmp_path, data_dir, offl
     # the table's SSIMs average to the run's val/ssim (the same clips, scored once)
     mean_ssim = sum(row[3] for row in table["data"]) / len(table["data"])
     assert mean_ssim == pytest.approx(scores["val/ssim"], rel=1e-6)
+
+
+def test_ablation_dashboard_has_a_table_per_schedule_and_method_means(tmp_path, offline):
+    spec = importlib.util.spec_from_file_location("iccv19_ablation", ABLATION)
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    scores = {"ssim": 0.9, "ewarp": 1e-3, "psnr_known": 30.0, "iterations": 4}
+    rows = [
+        {"schedule": "fast", "method": m, "clip": c, "psnr_hole": p, "seconds": 2.0, **scores}
+        for m, c, p in [("dip", "a.mp4", 14.0), ("dip", "b.mp4", 16.0), ("telea", "a.mp4", 20)]
+    ]
+    record = {"command": "python experiments/iccv19_ablation.py", "benchmark": {}}
+    record.update(schedules={"fast": {}}, rows=rows)
+    thumbs = [np.full((4, 8, 3), i, np.uint8) for i in range(3)]
+    ablation.log_dashboard(record, thumbs, tmp_path)
+    table = logged_table(tmp_path, "fast/clips")
+    assert [row[:3] for row in table["data"]] == [
+        ["a.mp4", "dip", 14.0],
+        ["b.mp4", "dip", 16.0],
+        ["a.mp4", "telea", 20.0],
+    ]
+    assert logged_value(tmp_path, "fast/dip/psnr_hole") == pytest.approx(15.0)  # 2-clip mean
+    assert logged_value(tmp_path, "fast/telea/psnr_hole") == pytest.approx(20.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -294,3 +295,62 @@ def test_real_long_clip_in_chunks_with_resized_mask(samples, tmp_path):
     run(cfg)
     frames, _ = read_video(out)
     assert frames.shape == (292, 540, 972, 3)
+
+
+# ---------------------------------------------------------------- several clips
+@pytest.fixture
+def clips(clip, tmp_path) -> dict[str, Path]:
+    """A folder of three clips (two mp4 files, one frame folder) and a folder of masks
+    matched by name; the third clip's mask is missing."""
+    videos, masks = tmp_path / "clips", tmp_path / "clip_masks"
+    videos.mkdir()
+    masks.mkdir()
+    frames, _ = read_video(clip["video"])
+    write_video(videos / "pan.mp4", frames, 12.0)
+    (videos / "reverse").mkdir()
+    for i, frame in enumerate(frames.flip(0)[:6].numpy()):
+        Image.fromarray(frame).save(videos / "reverse" / f"{i:05d}.png")
+    write_video(videos / "unmasked.mp4", frames, 12.0)
+    shutil.copy(clip["mask"], masks / "pan.png")
+    shutil.copy(clip["mask"], masks / "reverse.png")
+    return {"videos": videos, "masks": masks}
+
+
+def test_a_folder_of_clips_inpaints_each_and_skips_a_failing_one(clip, clips, tmp_path):
+    out = tmp_path / "out"
+    cfg = compose_config(
+        "inpaint",
+        [*FAST, f"input={clips['videos']}", f"mask={clips['masks']}", f"output={out}.mp4"],
+        output_dir=tmp_path / "run",
+    )
+    assert run_or_exit(cfg) == out
+    assert sorted(p.name for p in out.iterdir()) == ["pan.mp4", "reverse.mp4"]
+    assert read_video(out / "pan.mp4")[0].shape == (T, H, W, 3)
+    assert read_video(out / "reverse.mp4")[0].shape == (6, H, W, 3)
+    summary = json.loads((tmp_path / "run" / "clips.json").read_text())
+    assert sorted(summary["done"]) == ["pan", "reverse"]
+    assert list(summary["skipped"]) == ["unmasked"]
+    assert "mask not found" in summary["skipped"]["unmasked"]
+
+
+@pytest.mark.slow
+def test_clips_fit_concurrently_in_processes(clip, clips, tmp_path):
+    (clips["videos"] / "unmasked.mp4").unlink()
+    out = tmp_path / "out"
+    listed = f"input=[{clips['videos'] / 'pan.mp4'},{clips['videos'] / 'reverse'}]"
+    masks = f"mask=[{clips['masks'] / 'pan.png'},{clips['masks'] / 'reverse.png'}]"
+    cfg = compose_config(
+        "inpaint",
+        [*FAST, listed, masks, f"output={out}", "concurrent_fits=2"],
+        output_dir=tmp_path / "run",
+    )
+    assert run_or_exit(cfg) == out
+    assert sorted(p.name for p in out.iterdir()) == ["pan.mp4", "reverse.mp4"]
+    sequential = compose_config(
+        "inpaint",
+        [*FAST, listed, masks, f"output={tmp_path / 'one_by_one'}"],
+        output_dir=tmp_path / "run1",
+    )
+    run_or_exit(sequential)
+    for name in ("pan.mp4", "reverse.mp4"):
+        assert torch.equal(read_video(out / name)[0], read_video(tmp_path / "one_by_one" / name)[0])

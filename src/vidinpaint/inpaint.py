@@ -2,6 +2,7 @@
 
     vidinpaint-inpaint input=clip.mp4 mask=mask.png method=dip_vid_flow output=out.mp4
     vidinpaint-inpaint input=frames/ mask=masks/ method=combcn ckpt=last.ckpt panel=true
+    vidinpaint-inpaint input=clips/ mask=clip_masks/ concurrent_fits=4   # several clips
     python -m vidinpaint.inpaint input=clip.mp4 mask=masks.mp4 schedule=paper
 
 The method works at ``resolution``; only the filled region is up-sampled and pasted into the
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
-from vidinpaint import CONF_DIR, checkpoints, checks, errors
+from vidinpaint import CONF_DIR, batch, checkpoints, checks, errors
 from vidinpaint.inference import ChunkFn, stream_inpaint
 from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
@@ -234,7 +235,10 @@ def run(cfg: DictConfig) -> Path:
 
 @errors.one_line_errors(COMMAND)
 def run_or_exit(cfg: DictConfig) -> Path:
-    """``run`` that turns bad input into one line on stderr and exit status 1."""
+    """``run``, or ``batch.run_clips`` for a folder or list of clips (each one ``run``), that
+    turns bad input into one line on stderr and exit status 1."""
+    if batch.several_clips(cfg):
+        return batch.run_clips(cfg, run)
     return run(cfg)
 
 

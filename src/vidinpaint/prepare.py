@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from vidinpaint import CONF_DIR, checks, errors
-from vidinpaint.data.litdata import write_litdata
+from vidinpaint.data.litdata import check_no_chunks, write_litdata
 
 COMMAND = "vidinpaint-prepare"
 
@@ -25,12 +25,14 @@ def hydra_main(cfg: DictConfig) -> None:
     if cfg.prepare.format not in ("index", "litdata"):
         raise ValueError(f"prepare.format must be index or litdata, got {cfg.prepare.format!r}")
     datamodule = hydra.utils.instantiate(cfg.data)
+    output = cfg.prepare.output_dir or str(
+        datamodule.cache_dir / datamodule.index_path.stem.replace("index-", "litdata-", 1)
+    )
+    if cfg.prepare.format == "litdata":
+        check_no_chunks(output)  # before the work
     index = datamodule.write_index(with_clips=cfg.prepare.cache_clips)
     print(f"index: {datamodule.index_path}\n{json.dumps(index.summary())}")
     if cfg.prepare.format == "litdata":
-        output = cfg.prepare.output_dir or str(
-            datamodule.cache_dir / datamodule.index_path.stem.replace("index-", "litdata-", 1)
-        )
         counts = write_litdata(
             index,
             output,

@@ -49,6 +49,17 @@ def clip_item(position: int, index: ClipIndex, clip_ids: Sequence[int]) -> dict[
     }
 
 
+def check_no_chunks(output_dir: str) -> None:
+    """Refuses a local ``output_dir`` that already holds prepared splits (LitData itself
+    refuses an object-store one)."""
+    for split in SPLITS:
+        if (Path(split_dir(output_dir, split)) / "index.json").exists():
+            raise FileExistsError(
+                f"{split_dir(output_dir, split)} already holds LitData chunks: remove it or set "
+                "prepare.output_dir"
+            )
+
+
 def write_litdata(
     index: ClipIndex,
     output_dir: str,
@@ -61,16 +72,11 @@ def write_litdata(
     split under ``output_dir`` (a folder or an object-store URL). ``chunk_clips`` (clips per
     chunk) overrides ``chunk_bytes``; a rank streams whole chunks, so a split needs at least
     as many chunks as ranks x loader workers. Returns the clip count of each split written."""
+    check_no_chunks(output_dir)
+    splits = {split: index.split_clips(split) for split in SPLITS if index.split_clips(split)}
     counts = {}
-    for split in SPLITS:
-        clip_ids = index.split_clips(split)
-        if not clip_ids:
-            continue
+    for split, clip_ids in splits.items():
         target = split_dir(output_dir, split)
-        if (Path(target) / "index.json").exists():
-            raise FileExistsError(
-                f"{target} already holds LitData chunks: remove it or set prepare.output_dir"
-            )
         litdata.optimize(
             fn=partial(clip_item, index=index, clip_ids=clip_ids),
             inputs=list(range(len(clip_ids))),

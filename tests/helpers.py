@@ -65,3 +65,13 @@ def train_command(run: Path, data_dir: Path, *overrides: str) -> list[str]:
         *TINY,
         *overrides,
     ]
+
+
+class CreatesFile:
+    """A crafted pickle payload: unpickling it runs code that creates ``path``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.path)!r}, 'w').close()",)

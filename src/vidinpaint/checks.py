@@ -23,6 +23,8 @@ def external_multiples(method: str, ratio: int, temporal_stride: bool) -> tuple[
     """(frames, pixels): multiples an AAAI'19 method needs of clip_len and of H, W. The 3DCN
     halves H/r x W/r twice (H, W multiples of 4r) and, with ``temporal_stride`` (ablation V-2),
     time twice too; CombCN and the 2DCN halve H, W twice."""
+    if ratio not in (2, 4):
+        raise UserError(f"model.ratio (3DCN down-sampling r) must be 2 or 4, got {ratio}")
     pixels = COMBCN_MULTIPLE * ratio if method in ("cn3d", "combcn") else COMBCN_MULTIPLE
     frames = 4 if temporal_stride and method in ("cn3d", "combcn") else 1
     return frames, pixels

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor
 
 from vidinpaint import flow, metrics
+from vidinpaint.video_io import read_video
 
 
 def composite(pred: Tensor, video: Tensor, mask: Tensor) -> Tensor:
@@ -43,3 +46,21 @@ def score_clips(
             errors.append(metrics.ewarp(clip_done, fw, valid))
         scores["ewarp"] = torch.tensor(sum(errors) / len(errors))
     return scores
+
+
+def hole_psnr_of_video(output: str | os.PathLike, truth: str | os.PathLike, holes: Tensor) -> float:
+    """PSNR (dB) over the holes of the video file ``output`` against the video ``truth``.
+
+    Both are decoded (uint8 ``T,H,W,3`` -> [0, 1]) and must have the same frames and size;
+    holes: ``T,1,H,W`` at that size, 1 = hole. For a mask composed over a real clip, ``truth``
+    is the clip itself (what the mask covers is known).
+    """
+    result, _ = read_video(output)
+    target, _ = read_video(truth)
+    if target.shape != result.shape:
+        raise ValueError(
+            f"ground truth {truth} is {tuple(target.shape[:3])} (frames, H, W), "
+            f"the output {tuple(result.shape[:3])}"
+        )
+    pred, target = (f.permute(0, 3, 1, 2).float() / 255 for f in (result, target))
+    return float(metrics.psnr_masked(pred, target, holes.float()))

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
-from vidinpaint import CONF_DIR, batch, checkpoints, checks, errors
+from vidinpaint import CONF_DIR, batch, checkpoints, checks, errors, evaluation, runs
 from vidinpaint.inference import ChunkFn, stream_inpaint
 from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
@@ -242,9 +242,27 @@ def run_or_exit(cfg: DictConfig) -> Path:
     return run(cfg)
 
 
+@errors.one_line_errors(COMMAND)
+def score_or_exit(cfg: DictConfig, output: Path) -> float:
+    """Hole PSNR of the written ``output`` against ``cfg.gt``, also written to metrics.json."""
+    _, _, holes = load_inputs(cfg)
+    value = evaluation.hole_psnr_of_video(output, cfg.gt, holes)
+    runs.write_metrics(
+        Path(cfg.paths.output_dir),
+        {"inpaint/psnr_hole": value},
+        method=cfg.model.method,
+        input=str(cfg.input),
+        gt=str(cfg.gt),
+    )
+    log.info("hole PSNR against %s: %.2f dB", cfg.gt, value)
+    return value
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="inpaint")
-def hydra_main(cfg: DictConfig) -> None:
-    run_or_exit(cfg)
+def hydra_main(cfg: DictConfig) -> float | None:
+    """Returns the hole PSNR against ``gt`` when it is set: the objective of Optuna sweeps."""
+    output = run_or_exit(cfg)
+    return score_or_exit(cfg, output) if cfg.gt else None
 
 
 def main() -> None:

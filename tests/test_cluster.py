@@ -16,6 +16,8 @@ import torch
 from lightning.pytorch import Callback
 
 from helpers import TINY, compose_config, train_command
+from vidinpaint.data.datamodule import ClipDataModule
+from vidinpaint.data.litdata import write_litdata
 from vidinpaint.runs import resolve_ckpt_path
 
 TESTS_DIR = Path(__file__).parent
@@ -27,10 +29,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare_synthetic(data_dir: Path) -> None:
+def prepare_synthetic(data_dir: Path) -> ClipDataModule:
     """Generates the synthetic videos once, before several processes read them."""
     cfg = compose_config("train", [f"paths.data_dir={data_dir}", *TINY])
-    hydra.utils.instantiate(cfg.data).prepare_data()
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
+    return datamodule
 
 
 def launcher_env(**variables: str | int) -> dict[str, str]:
@@ -39,13 +43,20 @@ def launcher_env(**variables: str | int) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_two_nodes_train_one_model(tmp_path, data_dir):
-    """trainer=ddp, num_nodes=2, one process per node with the variables a launcher sets."""
-    prepare_synthetic(data_dir)
+@pytest.mark.parametrize("data", ["synthetic", "litdata"])
+def test_two_nodes_train_one_model(tmp_path, data_dir, data):
+    """trainer=ddp, num_nodes=2, one process per node with the variables a launcher sets;
+    the clips decoded from the videos (DistributedSampler) or streamed from LitData chunks."""
+    datamodule = prepare_synthetic(data_dir)
+    data_options = []
+    if data == "litdata":
+        write_litdata(datamodule.build_index(), str(tmp_path / "chunks"), chunk_clips=2)
+        data_options = ["data=litdata", f"data.input_dir={tmp_path / 'chunks'}"]
     run = tmp_path / "ddp2"
     cmd = train_command(
         run,
         data_dir,
+        *data_options,
         "trainer=ddp",
         "trainer.num_nodes=2",
         "trainer.devices=1",
@@ -69,10 +80,11 @@ def test_two_nodes_train_one_model(tmp_path, data_dir):
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]
     assert list(run.rglob("metrics.json")) == [run / "metrics.json"]
     assert json.loads((run / "metrics.json").read_text())["global_step"] == 4
-    # DistributedSampler over the two nodes: each trains on its own clips, 4 steps x batch 2
-    seen = [json.loads((run / f"clips_rank{r}.json").read_text()) for r in (0, 1)]
+    # each node trains on its own clips of the epoch, 4 steps x batch 2
+    clips = [json.loads((run / f"clips_rank{r}.json").read_text()) for r in (0, 1)]
+    seen = [{tuple(c) for c in rank_clips} for rank_clips in clips]
     assert len(seen[0]) == len(seen[1]) == 8
-    assert not {tuple(c) for c in seen[0][:4]} & {tuple(c) for c in seen[1][:4]}
+    assert not seen[0] & seen[1]
     # gradients were averaged across the nodes: both end with the same weights
     weights = [torch.load(run / f"weights_rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert weights[0].keys() == weights[1].keys()

@@ -97,6 +97,7 @@ def written(out: Path) -> list[str]:
 
 
 slow = pytest.mark.slow
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
 # --------------------------------------------------------------------------- the corpus
 # (command, overrides, what the error line says); {i}: the inputs folder, {o}: this case's folder
 TRAIN = ["model=cn3d", "schedule=tiny", "logger=none", "paths.data_dir={o}/data"]
@@ -152,6 +153,13 @@ CASES = {
         [*TRAIN, "model.temporal_stride=true", "data.clip_len=6"],
         "needs a multiple of 4 frames",
         slow,
+    ),
+    "train trainer=gpu without a GPU": (
+        "train",
+        [*TRAIN, "trainer=gpu"],
+        "No supported gpu backend found",
+        slow,
+        no_gpu,
     ),
     "train ratio 3": ("train", [*TRAIN, "model.ratio=3"], "must be 2 or 4, got 3", slow),
     "train batch size 0": ("train", [*TRAIN, "data.batch_size=0"], "batch_size must be >= 1", slow),
@@ -255,6 +263,13 @@ CASES = {
         "cannot write out=",
     ),
     "bench precision fp16": ("bench", ["train", "precision=fp16"], "precision must be", slow),
+    "bench device=cuda without a GPU": (
+        "bench",
+        ["train", "device=cuda"],
+        "no CUDA GPU is visible",
+        slow,
+        no_gpu,
+    ),
     "bench unknown mode": ("bench", ["mode=serve"], "mode must be one of", slow),
 }
 

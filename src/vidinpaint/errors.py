@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hydra.errors import HydraException, InstantiationException, MissingConfigException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 Task = TypeVar("Task", bound=Callable[..., Any])
@@ -34,9 +35,11 @@ class UserError(ValueError):
 
 
 # what bad input raises across the package: ValueError is the convention for bad values
-# (UserError, VideoReadError, SourceError and omegaconf's interpolation errors are ValueErrors)
+# (UserError, VideoReadError, SourceError and omegaconf's interpolation errors are ValueErrors);
+# Lightning's MisconfigurationException for trainer options (trainer=gpu without a GPU)
 USER_ERRORS = (
     ValueError,
+    MisconfigurationException,
     FileNotFoundError,
     FileExistsError,
     IsADirectoryError,

@@ -68,8 +68,8 @@ class DataWait(Callback):
     the end of one batch and the start of the next (waiting for the loader and the
     host-to-device copy), and ``perf/steps_per_s``, averaged over the run after ``skip``
     warm-up steps (worker start-up); validation time is left out. Logged every
-    ``log_every_n_steps`` steps (a log is a host-device copy), the last values land in
-    metrics.json."""
+    ``log_every_n_steps`` steps and at the last one (a log is a host-device copy); the last
+    values land in metrics.json."""
 
     def __init__(self, skip: int = 5) -> None:
         self.skip = skip
@@ -90,7 +90,8 @@ class DataWait(Callback):
         if self._steps <= self.skip + 1:
             return
         self._busy += self._last_end - self._started
-        if trainer.global_step % trainer.log_every_n_steps == 0:
+        last = trainer.global_step == trainer.max_steps
+        if trainer.global_step % trainer.log_every_n_steps == 0 or last:
             total = self._waited + self._busy
             pl_module.log("perf/data_wait_fraction", self._waited / total)
             pl_module.log("perf/steps_per_s", (self._steps - self.skip - 1) / total)

@@ -437,7 +437,7 @@ def test_compiled_fit_matches_eager(monkeypatch):
     CPU code for replication-pad backward fails a stride check in torch 2.14)."""
     compile_module = torch.nn.Module.compile
     monkeypatch.setattr(
-        torch.nn.Module, "compile", lambda self: compile_module(self, backend="aot_eager")
+        torch.nn.Module, "compile", lambda self, mode: compile_module(self, backend="aot_eager")
     )
     video, mask = synthetic_clip()
     kwargs = dict(method="dip_vid", epochs=1, iters_per_batch=2, batches_per_epoch=1, **TINY)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import Progress
 from torch import Tensor
+
 from vidinpaint.atomic import atomic_path
 from vidinpaint.data.internal import (
     EPOCH_MODES,
@@ -88,8 +89,10 @@ class InternalLearningSystem(L.LightningModule):
         seed: network initialisation and window order; ``noise_seed``: the input noise.
         accelerator: ``auto`` (the GPU when there is one), ``cpu`` or ``gpu``.
         precision: ``32-true`` or ``bf16-mixed`` (bf16 autocast of the forward and losses).
-        channels_last, compile: speed switches applied in ``configure_model`` (channels-last
-            memory format; ``torch.compile`` of the network). Adam is fused on CUDA.
+        channels_last, compile, compile_mode: speed switches applied in ``configure_model``
+            (channels-last memory format; ``torch.compile`` of the network with ``mode``
+            ``compile_mode``, e.g. ``reduce-overhead``: CUDA graphs for the fixed window shape).
+        fused_adam: one fused Adam kernel over all parameters.
         cache_target_features: L_p's VGG16 features of the frames computed once per fit
             instead of every iteration (about 33 MB per 192x384 frame on the device).
     """
@@ -124,6 +127,8 @@ class InternalLearningSystem(L.LightningModule):
         precision: str = "32-true",
         channels_last: bool = False,
         compile: bool = False,
+        compile_mode: str | None = None,
+        fused_adam: bool = True,
         cache_target_features: bool = True,
     ) -> None:
         super().__init__()
@@ -214,8 +219,9 @@ class InternalLearningSystem(L.LightningModule):
         return image[0].transpose(0, 1), None if flow is None else flow[0].transpose(0, 1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        on_cuda = next(self.net.parameters()).is_cuda
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, fused=on_cuda or None)
+        return torch.optim.Adam(
+            self.net.parameters(), lr=self.hparams.lr, fused=self.hparams.fused_adam
+        )
 
     def configure_model(self) -> None:
         """Applies the speed switches once: channels-last memory format, ``torch.compile``."""
@@ -226,7 +232,7 @@ class InternalLearningSystem(L.LightningModule):
             is_3d = self.method == "dip_vid_3dcn"
             self.net.to(memory_format=torch.channels_last_3d if is_3d else torch.channels_last)
         if self.hparams.compile:
-            self.net.compile()
+            self.net.compile(mode=self.hparams.compile_mode)
 
     def _fit_device(self) -> torch.device:
         wanted = self.hparams.accelerator

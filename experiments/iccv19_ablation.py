@@ -1,11 +1,14 @@
-"""ICCV'19 ablation on composed clips: DIP, DIP-Vid, DIP-Vid-3DCN, DIP-Vid-Flow.
+"""ICCV'19 ablation on composed clips: the classic baselines (telea, propagate), DIP,
+DIP-Vid, DIP-Vid-3DCN, DIP-Vid-Flow and its CPU variants.
 
-Real clips get a known box mask (static or moving), so the covered background is the ground
-truth. Every method of ``conf/sweep/iccv19_ablation.yaml`` inpaints every clip under every
-schedule of ``benchmark.schedules``; scores: PSNR in the hole, SSIM of the frames, PSNR of the
-raw network output on the known region (``psnr_known``), flow warping error (``ewarp``, flow
-of the ground truth), wall time. Settings: ``conf/experiment/iccv19/ablation.yaml``; any
-Hydra-style override of ``conf/inpaint.yaml`` is accepted:
+Real clips get a known mask (a box, static or moving, or the object masks of another video),
+so the covered content is the ground truth. Under every schedule of ``benchmark.schedules``
+the methods of ``benchmark.methods`` (default: the baselines and every method of
+``conf/sweep/iccv19_ablation.yaml``) inpaint every clip; scores: PSNR in the hole, SSIM of
+the frames, PSNR of the raw output on the known region (``psnr_known``), flow warping error
+(``ewarp``, flow of the ground truth), wall time. Settings:
+``conf/experiment/iccv19/ablation.yaml``; any Hydra-style override of ``conf/inpaint.yaml``
+is accepted:
 
     python experiments/iccv19_ablation.py
     python experiments/iccv19_ablation.py benchmark.frames=12 resolution=[128,256]
@@ -20,19 +23,25 @@ import logging
 import os
 import sys
 import time
+from inspect import signature
 from pathlib import Path
 
 import hydra
 import numpy as np
 import torch
+import torch.nn.functional as F
 import wandb
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 import vidinpaint.runs  # noqa: F401  (registers the config resolvers)
 from vidinpaint import dashboards, flow, metrics, runs
-from vidinpaint.inpaint import resize_frames
-from vidinpaint.video_io import read_video
+from vidinpaint.inference import resize_frames, resize_holes
+from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
+from vidinpaint.models.classic import ClassicSystem
+from vidinpaint.models.internal import SIZE_MULTIPLE, FitCheckpoint, InternalLearningSystem
+from vidinpaint.nets.skipnet import make_noise
+from vidinpaint.video_io import read_masks, read_video
 
 log = logging.getLogger("iccv19_ablation")
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,9 +54,25 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose("inpaint", overrides=["experiment=iccv19/ablation", *overrides])
 
 
+BASELINES = ["telea", "propagate"]
+
+
 def sweep_methods() -> list[str]:
     sweep = OmegaConf.load(CONF_DIR / "sweep" / "iccv19_ablation.yaml")
     return [m.strip() for m in str(sweep.hydra.sweeper.params.method).split(",")]
+
+
+def clip_mask(
+    kind: str, samples_dir: Path, num_frames: int, size: tuple[int, int], box: float
+) -> torch.Tensor:
+    """(T,1,H,W) float: ``box_static``/``box_moving`` or a mask folder/video under
+    ``samples_dir`` (its first ``num_frames`` masks, resized to ``size``)."""
+    if kind in ("box_static", "box_moving"):
+        return box_mask(num_frames, *size, kind, box)
+    holes = read_masks(samples_dir / kind)
+    if holes.shape[0] < num_frames:
+        raise ValueError(f"{kind} has {holes.shape[0]} masks, benchmark.frames={num_frames}")
+    return resize_holes(holes[:num_frames], size)
 
 
 def box_mask(num_frames: int, height: int, width: int, kind: str, box: float) -> torch.Tensor:
@@ -87,17 +112,98 @@ def score(raw: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[s
     }
 
 
+class FitRecorder(FitCheckpoint):
+    """Keeps the network of every saved fit state and the wall seconds since ``start`` (in
+    memory; the fit's own checkpointing, so the curve is of the very fit that is timed)."""
+
+    def __init__(self, every: int) -> None:
+        super().__init__(os.devnull, every)
+        self.start = time.perf_counter()
+        self.states: list[tuple[float, dict]] = []
+
+    def load(self) -> None:
+        return None
+
+    def save(self, state: dict) -> None:
+        if state["fit"] is not None:
+            self.states.append((time.perf_counter() - self.start, state["fit"]["net"]))
+
+
+def checkpoint_psnrs(
+    system: InternalLearningSystem, video: torch.Tensor, mask: torch.Tensor, states: list
+) -> list[float]:
+    """Hole PSNR of the output each recorded network generates (as ``fit_video``'s last
+    step does: one chunk, the same noise and hole fill)."""
+    hole = (mask > 0.5).float()
+    height, width = video.shape[-2:]
+    pad = (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE)
+    filled = F.pad(system._fill_holes(video.float(), hole), pad, mode="replicate")
+    noise = make_noise(filled.shape[0], *filled.shape[-2:], seed=system.hparams.noise_seed)
+    batch_frames = min(system.hparams.batch_frames, filled.shape[0])
+    psnrs = []
+    for _, net in states:
+        system.net.load_state_dict(net)
+        raw = system._refine(system._generate(noise, batch_frames, torch.device("cpu")), filled)
+        done = raw[..., :height, :width].clamp(0, 1) * mask + video * (1 - mask)
+        psnrs.append(float(metrics.psnr_masked(done, video, mask)))
+    return psnrs
+
+
 def run_one(
-    cfg: DictConfig, video: torch.Tensor, mask: torch.Tensor
+    cfg: DictConfig, video: torch.Tensor, mask: torch.Tensor, curve_every: int = 0
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Scores of one fit and its composited output (T,3,H,W)."""
-    system = hydra.utils.instantiate(cfg.model)
+    """Scores of one fit and its composited output (T,3,H,W). ``curve_every`` > 0: also
+    ``curve``, [seconds, psnr_hole] of the fit's network every that many iterations (not
+    for DIP, whose networks are per frame; baselines: their one point)."""
+    model = cfg.model
+    if model.method in CLASSIC_METHODS:  # the experiment's model.* settings are for the others
+        model = OmegaConf.masked_copy(model, ["_target_", *signature(ClassicSystem).parameters])
+    system = hydra.utils.instantiate(model)
+    recorder = None
+    if curve_every and isinstance(system, InternalLearningSystem) and system.method != "dip":
+        recorder = FitRecorder(curve_every)
     start = time.perf_counter()
-    raw = system.fit_video(video, mask, progress=False)
+    if recorder is None:
+        raw = system.fit_video(video, mask, progress=False)
+    else:
+        raw = system.fit_video(video, mask, progress=False, checkpoint=recorder)
     seconds = time.perf_counter() - start
     row = score(raw, video, mask)
     row.update(iterations=len(system.recon_history), seconds=seconds)
+    if recorder is not None:
+        psnrs = checkpoint_psnrs(system, video, mask, recorder.states)
+        row["curve"] = [[t, p] for (t, _), p in zip(recorder.states, psnrs)]
+    elif curve_every:
+        row["curve"] = [[seconds, row["psnr_hole"]]]
     return row, raw.clamp(0, 1) * mask + video * (1 - mask)
+
+
+def plot_quality_per_minute(record: dict, path: Path) -> None:
+    """Hole PSNR against wall seconds of every (schedule, method) with a ``curve``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in record["rows"]:
+        if "curve" not in row:
+            continue
+        seconds, psnr = zip(*row["curve"])
+        style = "o" if len(seconds) == 1 else ".-"
+        ax.plot(seconds, psnr, style, label=f"{row['method']} ({row['schedule']})")
+    ax.set_xscale("log")
+    ax.set_xlabel("wall seconds (shared 2-core CPU)")
+    ax.set_ylabel("hole PSNR (dB)")
+    ax.set_title(f"quality per minute: {record['benchmark']['curve_clip']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
 
 
 def markdown(record: dict) -> str:
@@ -113,11 +219,22 @@ def markdown(record: dict) -> str:
         "DIS, lower = steadier); `seconds`: wall time of the fit on the 2-core build",
         "machine's CPU, shared with other jobs (compare within a table only).",
         "",
-        f"Clips: {', '.join(bench['clips'])}; first {bench['frames']} frames at "
-        f"{record['resolution'][0]}x{record['resolution'][1]}; mask {bench['mask']} "
-        f"({bench['box']} of H and W). Perceptual loss off (`model.perceptual_weight=0`: no "
+        "Clips (mask): "
+        + "; ".join(f"{c['clip']} ({c['mask']})" for c in bench["clips"])
+        + f"; first {bench['frames']} frames at "
+        f"{record['resolution'][0]}x{record['resolution'][1]}; boxes are {bench['box']} of H "
+        "and W; a mask folder is another video's object masks laid over the clip. "
+        "Perceptual loss off (`model.perceptual_weight=0`: no "
         "VGG16 weights on the build machine); `model.pad_mode=replicate` (64-pixel frames at "
         "the deepest level).",
+        "",
+        "Methods: `telea` (OpenCV per frame) and `propagate` (flow-guided propagation) are the",
+        "classic baselines, no learning (`psnr_known` -: they leave known pixels as they are);",
+        "dip, dip_vid, dip_vid_3dcn, dip_vid_flow are the paper's methods under the schedule of",
+        "their table. Under schedule `cpu` (and its variants) dip_vid_flow is the named variant",
+        "**dip_vid_flow_cpu**, vidinpaint-inpaint's default and not the paper's method: holes",
+        "start from the propagate fill and the network refines it (`model.residual`). Quality per",
+        f"minute on {bench['curve_clip']}: `{Path(bench['results']).name}_quality.png`.",
         "",
         "Command (from the repository root):",
         "",
@@ -146,7 +263,7 @@ def markdown(record: dict) -> str:
             cells = [
                 f"{row['psnr_hole']:.2f}",
                 f"{row['ssim']:.4f}",
-                f"{row['psnr_known']:.2f}",
+                "-" if row["method"] in CLASSIC_METHODS else f"{row['psnr_known']:.2f}",
                 f"{row['ewarp'] * 1e3:.3f}",
                 str(row["iterations"]),
                 f"{row['seconds']:.0f}",
@@ -158,14 +275,14 @@ def markdown(record: dict) -> str:
 
 
 def quality_cost(record: dict) -> list[str]:
-    """Hole PSNR of the first schedule against each longer one, per clip and method."""
+    """Hole PSNR of a clip and method under each schedule (the first schedule's rows)."""
     names = list(record["schedules"])
     if len(names) < 2:
         return []
     first = names[0]
     by_key = {(r["schedule"], r["clip"], r["method"]): r for r in record["rows"]}
     lines = [
-        f"## quality cost of `{first}`",
+        "## hole PSNR per schedule",
         "",
         "| clip | method | " + " | ".join(f"psnr_hole {n}" for n in names) + " |",
         "|---|---|" + "---:|" * len(names),
@@ -201,24 +318,31 @@ def main(overrides: list[str]) -> dict:
     thumbnails: list[np.ndarray] = []  # one per row, for the dashboard
     results = Path(bench["results"])
     results = results if results.is_absolute() else ROOT / results
+    samples = Path(bench["samples_dir"])
     clips = {
-        c: load_clip(Path(bench["samples_dir"]) / c, bench["frames"], size) for c in bench["clips"]
+        c["clip"]: (
+            load_clip(samples / c["clip"], bench["frames"], size),
+            clip_mask(c["mask"], samples, bench["frames"], size, bench["box"]),
+        )
+        for c in bench["clips"]
     }
     for name in bench["schedules"]:
         extra = bench["variants"].get(name, [f"schedule={name}"])
-        for method in sweep_methods():
+        for method in bench["methods"].get(name, [*BASELINES, *sweep_methods()]):
             cfg = compose_config([*overrides, f"method={method}", *extra])
             record["schedules"][name] = OmegaConf.to_container(cfg.schedule)
-            for clip, video in clips.items():
-                mask = box_mask(video.shape[0], *size, bench["mask"], bench["box"])
+            for clip, (video, mask) in clips.items():
                 log.info("%s / %s / %s", name, method, clip)
-                scores, done = run_one(cfg, video, mask)
+                curve_every = bench["curve_every"] if clip == bench["curve_clip"] else 0
+                scores, done = run_one(cfg, video, mask, curve_every)
                 row = {"schedule": name, "method": method, "clip": clip, **scores}
                 thumbnails.append(dashboards.thumbnail(video, mask, done, video))
                 log.info("%s", row)
                 record["rows"].append(row)
                 write_results(results, record)  # after every row: a stopped run keeps its rows
     log.info("wrote %s.{md,json}", results)
+    if bench["curve_clip"]:
+        plot_quality_per_minute(record, results.with_name(f"{results.name}_quality.png"))
     if bench.get("wandb_dir"):
         log_dashboard(record, thumbnails, Path(bench["wandb_dir"]))
     return record

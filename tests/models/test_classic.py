@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from helpers import compose_config
+from vidinpaint.inpaint import run
 from vidinpaint.models.classic import ClassicSystem, propagate_fill, telea_fill
+from vidinpaint.video_io import read_video, write_video
 
 
 def translating_texture(
@@ -90,3 +93,19 @@ def test_cli_method_selects_the_baseline(method):
     cfg = compose_config("inpaint", [f"method={method}", "input=x", "mask=y"])
     assert cfg.model.method == method
     assert cfg.model._target_ == "vidinpaint.models.classic.ClassicSystem"
+
+
+def test_inpaint_command_runs_propagate_at_the_input_size(tmp_path):
+    video, mask = translating_texture()
+    write_video(tmp_path / "in.mp4", video, fps=10, lossless=True)
+    Image.fromarray(mask[0, 0].numpy().astype("uint8") * 255).save(tmp_path / "mask.png")
+    overrides = [f"input={tmp_path / 'in.mp4'}", f"mask={tmp_path / 'mask.png'}"]
+    overrides += [f"output={tmp_path / 'out.mp4'}", "method=propagate", "resolution=[48,64]"]
+    run(compose_config("inpaint", overrides, tmp_path / "run"))
+    decoded, _ = read_video(tmp_path / "in.mp4")
+    out, _ = read_video(tmp_path / "out.mp4")
+    assert out.shape == decoded.shape
+    known = mask[:, 0, :, :, None].expand_as(out) == 0
+    assert torch.equal(out[known], decoded[known])
+    error = (out.float() - video.permute(0, 2, 3, 1) * 255).abs()[~known].mean() / 255
+    assert error < 0.02

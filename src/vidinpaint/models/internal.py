@@ -52,11 +52,13 @@ from vidinpaint.losses import (
     flow_loss,
     reconstruction_loss,
 )
+from vidinpaint.models.classic import propagate_fill
 from vidinpaint.nets.skipnet import SkipEncoderDecoder, make_noise
 
 log = logging.getLogger(__name__)
 
 METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
+HOLE_INITS = ("mean", "propagate")
 SIZE_MULTIPLE = 64
 PRECISIONS = ("32-true", "bf16-mixed")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
@@ -84,6 +86,14 @@ class InternalLearningSystem(L.LightningModule):
         normalize_flow: divide flows by the per-interval maximum |flow|.
         pad_mode: spatial padding of the network: ``reflect`` (code; H, W >= 192) or
             ``replicate`` (any multiple of 64).
+        hole_init: what fills the holes before anything sees the video: ``mean`` (each
+            frame's mean known colour; the paper) or ``propagate`` (``models.classic``'s
+            flow-guided propagation: the flows and the soft hole target start from it).
+        hole_weight: weight of the hole pixels in L_r relative to the known ones (0: the
+            paper; > 0: the ``hole_init`` fill is a soft target in the hole).
+        residual: the network refines the filled video instead of drawing it: image =
+            clamp(filled + net image - 0.5), the image head starting at zero (so the fit
+            starts from the ``hole_init`` fill; not the paper's).
         chunk_frames: videos longer than this are inpainted in independent chunks (the code's
             limit is 100 frames); bounds memory.
         seed: network initialisation and window order; ``noise_seed``: the input noise.
@@ -120,6 +130,9 @@ class InternalLearningSystem(L.LightningModule):
         flow_cache: str | None = None,
         normalize_flow: bool = True,
         pad_mode: str = "reflect",
+        hole_init: str = "mean",
+        hole_weight: float = 0.0,
+        residual: bool = False,
         chunk_frames: int = 100,
         seed: int = 0,
         noise_seed: int = 0,
@@ -134,6 +147,8 @@ class InternalLearningSystem(L.LightningModule):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if hole_init not in HOLE_INITS:
+            raise ValueError(f"hole_init must be one of {HOLE_INITS}, got {hole_init!r}")
         if epoch_mode not in EPOCH_MODES:
             raise ValueError(f"epoch_mode must be one of {EPOCH_MODES}, got {epoch_mode!r}")
         if precision not in PRECISIONS:
@@ -152,7 +167,7 @@ class InternalLearningSystem(L.LightningModule):
         for name, value in counts.items():
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        weights = (recon_weight, flow_weight, consistency_weight, perceptual_weight)
+        weights = (recon_weight, flow_weight, consistency_weight, perceptual_weight, hole_weight)
         if min(weights) < 0:
             raise ValueError(f"loss weights must be >= 0, got {weights}")
         intervals = tuple(int(k) for k in intervals)
@@ -196,7 +211,15 @@ class InternalLearningSystem(L.LightningModule):
         """Weights of a freshly initialised network, a deterministic function of ``seed``."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return self._build_net().state_dict()
+            net = self._build_net()
+        if self.hparams.residual:  # sigmoid(0) = 0.5: no change to the filled video yet
+            torch.nn.init.zeros_(net.image_head.conv.weight)
+            torch.nn.init.zeros_(net.image_head.conv.bias)
+        return net.state_dict()
+
+    def _refine(self, image: Tensor, filled: Tensor) -> Tensor:
+        """``residual``: the filled frames plus the network's image - 0.5, in [0, 1]."""
+        return (filled + image - 0.5).clamp(0, 1) if self.hparams.residual else image
 
     def _reset_net(self, seed: int) -> None:
         """A new network (in place, so the optimiser keeps its parameters) and a fresh Adam."""
@@ -250,8 +273,9 @@ class InternalLearningSystem(L.LightningModule):
     def losses(self, batch: dict) -> dict[str, Tensor]:
         """Weighted terms and their sum ``loss`` for one window (keys recon, flow, ...)."""
         image, flow = self(batch["noise"])
-        frames, known = batch["frames"], 1 - batch["hole"]
+        image = self._refine(image, batch["frames"])
         hp = self.hparams
+        frames, known = batch["frames"], 1 - batch["hole"] * (1 - hp.hole_weight)
         terms = {"recon": (hp.recon_weight, reconstruction_loss(image, frames, known))}
         if self.perceptual is not None:
             cached = None
@@ -348,8 +372,9 @@ class InternalLearningSystem(L.LightningModule):
     ) -> Tensor:
         """The network's output for every frame (``T,3,H,W`` CPU, not composited).
 
-        Hole pixels of ``video`` are never read: they are replaced by the frame's mean known
-        colour before anything (flow estimation included) sees the video.
+        Hole pixels of ``video`` are never read: they are replaced (``hole_init``: the frame's
+        mean known colour, or the propagation fill) before anything (flow estimation
+        included) sees the video.
         """
         if video.dim() != 4 or video.shape[1] != 3:
             raise ValueError(f"video must be T,3,H,W, got {tuple(video.shape)}")
@@ -359,12 +384,7 @@ class InternalLearningSystem(L.LightningModule):
         hole = (mask > 0.5).float().cpu()
         if bool(hole.all()):
             raise ValueError("the mask covers every pixel: nothing is known to learn from")
-        video = video.float().cpu()
-        known = 1 - hole
-        mean = (video * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp(
-            min=1
-        )
-        video = video * known + mean * hole
+        video = self._fill_holes(video.float().cpu(), hole)
         height, width = video.shape[-2:]
         pad = (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE)
         video = F.pad(video, pad, mode="replicate")
@@ -402,6 +422,19 @@ class InternalLearningSystem(L.LightningModule):
             if checkpoint is not None:
                 checkpoint.save({"finished": outputs, "chunk": index + 1, "fit": None})
         return torch.cat(outputs)[..., :height, :width]
+
+    def _fill_holes(self, video: Tensor, hole: Tensor) -> Tensor:
+        """``T,3,H,W`` with the hole pixels (``hole`` ``T,1,H,W``) replaced per ``hole_init``."""
+        if self.hparams.hole_init == "propagate":
+            filled, _ = propagate_fill(
+                video, hole, self.hparams.flow_method, self.hparams.raft_weights
+            )
+            return filled
+        known = 1 - hole
+        mean = (video * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp(
+            min=1
+        )
+        return video * known + mean * hole
 
     def _fit_chunk(
         self,
@@ -477,7 +510,7 @@ class InternalLearningSystem(L.LightningModule):
         if self.method == "dip":
             self.cpu()
             return torch.cat([self.dip_best[f][1] for f in range(num_frames)])
-        return self._generate(noise, batch_frames, device)
+        return self._refine(self._generate(noise, batch_frames, device), video)
 
     def _train(
         self,

@@ -74,8 +74,6 @@ def one_line(err: BaseException) -> str:
         if isinstance(cause, OmegaConfBaseException):
             text += f" ({str(cause).strip().splitlines()[0]})"
         return text
-    if isinstance(err, KeyError) and len(err.args) == 1:
-        return f"missing key {err.args[0]!r}"
     return lines[0] if lines else type(err).__name__
 
 

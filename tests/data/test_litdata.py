@@ -115,7 +115,7 @@ def test_datamodule_checks_the_clip_shape(prepared):
 
 
 @pytest.mark.slow
-def test_prepare_litdata_then_train_on_the_stream(videos, tmp_path):
+def test_prepare_litdata_then_train_and_resume_on_the_stream(videos, tmp_path):
     output = tmp_path / "chunks"
     proc = subprocess.run(
         [
@@ -137,21 +137,27 @@ def test_prepare_litdata_then_train_on_the_stream(videos, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"train": 20, "val": 4}
-    cfg = compose_config(
-        "train",
-        [
-            "model=cn3d",
-            "schedule=tiny",
-            "logger=csv",
-            "num_samples=1",
-            "data=litdata",
-            f"data.input_dir={output}",
-            "data.batch_size=2",
-            *CLIPS,
-        ],
-        output_dir=tmp_path / "run",
-    )
-    result = train(cfg)
+
+    def fit(run: str, *overrides: str) -> tuple[dict, list]:
+        """Trains on the stream into tmp_path/run: (result, clips of its training batches)."""
+        stream = ["data=litdata", f"data.input_dir={output}", "data.batch_size=2", *CLIPS]
+        recorder = ["+callbacks.clips._target_=helpers.ClipRecorder"]
+        recorder += [f"+callbacks.clips.dirpath={tmp_path / run}"]
+        cfg = compose_config(
+            "train",
+            ["model=cn3d", "schedule=tiny", "logger=csv", *stream, *recorder, *overrides],
+            output_dir=tmp_path / run,
+        )
+        result = train(cfg)
+        return result, json.loads((tmp_path / run / "clips_rank0.json").read_text())
+
+    result, whole = fit("whole", "num_samples=1")
     assert result["global_step"] == 4 and result["dataset"] == "litdata"
     assert 0 <= result["val/l1_hole"] <= 255
-    assert list((tmp_path / "run" / "samples").glob("*.mp4"))
+    assert list((tmp_path / "whole" / "samples").glob("*.mp4"))
+    # interrupted after 2 steps and resumed: the loader's position travels in the checkpoint,
+    # so the resumed run trains on the clips the uninterrupted one saw next
+    _, first = fit("part", "trainer.max_steps=2", "num_samples=0", "validate=false")
+    result, second = fit("part", "ckpt_path=last", "num_samples=0", "validate=false")
+    assert result["global_step"] == 4
+    assert len(whole) == 8 and first + second == whole

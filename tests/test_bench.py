@@ -101,7 +101,7 @@ def test_flops_scale_with_frames(tmp_path):
 
 
 def test_speed_switch_missing_from_model_is_an_error(tmp_path):
-    cfg = bench_cfg(tmp_path, "model=dip_vid", "device=cpu", "channels_last=true")
+    cfg = bench_cfg(tmp_path, "model=telea", "device=cpu", "channels_last=true")
     with pytest.raises(ValueError, match="no channels_last option"):
         bench.build_system(cfg, compile=False)
 

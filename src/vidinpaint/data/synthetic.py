@@ -3,8 +3,9 @@
 - ``objects``: smooth textured objects moving over a slowly panning smooth background; a hole's
   content is mostly predictable from its surroundings in the same frame.
 - ``occlusion``: what a static hole covers is visible in other frames of the clip and cannot be
-  guessed from the frame itself: a blocky random texture pans past the hole (camera pan, 6-15%
-  of the frame side per frame) and textured objects pass behind it at their own velocity.
+  guessed from the frame itself: a blocky random texture pans past the hole (the same camera
+  pan in every video, 3/16 of the frame side per frame: within 4 frames it moves past a hole
+  of half the side) and a blocky object passes behind it.
 
 A dozen 64-frame 128x128 videos take about a second to generate.
 """
@@ -86,37 +87,29 @@ def synthetic_video(
 
 
 def occlusion_video(seed: int, num_frames: int = 64, size: int = 128) -> np.ndarray:
-    """The ``occlusion`` scene, uint8 (T, size, size, 3): a blocky texture panning at 6-15% of
-    the side per frame, with 1-2 blocky objects (a quarter to a third of the side) moving
-    across it at their own velocity, bouncing off the borders."""
+    """The ``occlusion`` scene, uint8 (T, size, size, 3): a blocky texture (cells of 1/8 of the
+    side) panning left to right at 3/16 of the side per frame in every video (a camera that
+    always pans the same way, as a dash-cam moves forward), and a blocky object (a quarter to
+    a third of the side) crossing vertically at 1/16 of the side per frame, bouncing off the
+    borders."""
     rng = np.random.default_rng(seed)
     cell = max(2, size // 8)
-    angle = rng.uniform(0, 2 * np.pi)
-    pan = rng.uniform(0.06, 0.15) * size * np.array([np.sin(angle), np.cos(angle)])
+    pan = np.array([0.0, 3 * size / 16])
     margin = int(np.ceil(np.abs(pan).max() * num_frames)) + 1
     canvas = size + 2 * margin
     background = 0.7 * _blocks(rng, canvas, canvas, cell) + 0.3 * _texture(rng, canvas, canvas)
     origin = np.full(2, margin) - pan * (num_frames - 1) / 2
-    objects = []
-    for _ in range(rng.integers(1, 3)):
-        side = int(rng.uniform(0.25, 0.34) * size)
-        objects.append(
-            {
-                "pixels": _blocks(rng, side, side, cell) * 0.6 + rng.uniform(0, 0.4, 3),
-                "position": rng.uniform(0, size - side, size=2),
-                "velocity": rng.uniform(0.06, 0.15, size=2) * size * rng.choice([-1, 1], 2),
-            }
-        )
+    side = int(rng.uniform(0.25, 0.34) * size)
+    pixels = _blocks(rng, side, side, cell) * 0.6 + rng.uniform(0, 0.4, 3)
+    position = rng.uniform(0, size - side, size=2)
+    velocity = np.array([rng.choice([-1, 1]) * size / 16, 0.0])
+    span = size - side  # bounce: the object stays fully inside the frame
     frames = np.empty((num_frames, size, size, 3), np.uint8)
     for t in range(num_frames):
         oy, ox = np.round(origin + pan * t).astype(int)
         frame = background[oy : oy + size, ox : ox + size].copy()
-        for obj in objects:
-            side = obj["pixels"].shape[0]
-            span = size - side  # bounce: the object stays fully inside the frame
-            y, x = np.abs((obj["position"] + obj["velocity"] * t + span) % (2 * span) - span)
-            y, x = int(round(y)), int(round(x))
-            frame[y : y + side, x : x + side] = obj["pixels"]
+        y, x = np.abs((position + velocity * t + span) % (2 * span) - span).round().astype(int)
+        frame[y : y + side, x : x + side] = pixels
         frames[t] = np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8)
     return frames
 

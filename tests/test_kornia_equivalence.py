@@ -70,7 +70,7 @@ def test_backward_warp_is_bilinear_sampling(align_corners):
 
 def test_ssim_matches_torchmetrics_and_is_not_slower(one_thread):
     generator = torch.Generator().manual_seed(1)
-    target = torch.rand(2, 4, 3, 48, 64, generator=generator)
+    target = torch.rand(2, 4, 3, 64, 128, generator=generator)
     pred = (target + 0.2 * torch.randn(target.shape, generator=generator)).clamp(0, 1)
     frames = (pred.flatten(0, 1), target.flatten(0, 1))
     reference = structural_similarity_index_measure(*frames, data_range=1.0)

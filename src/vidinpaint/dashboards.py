@@ -45,5 +45,5 @@ def clip_table(rows: list[dict[str, Any]]) -> wandb.Table:
     table = wandb.Table(columns=list(CLIP_COLUMNS))
     for row in rows:
         cells = [row[c] for c in CLIP_COLUMNS[:-1]]
-        table.add_data(*cells, wandb.Image(row["thumbnail"], caption=f"{row['method']}"))
+        table.add_data(*cells, wandb.Image(row["thumbnail"], caption=row["method"]))
     return table

@@ -45,7 +45,6 @@ class ClipAugmentation(nn.Module):
         super().__init__()
         if kind not in AUGMENTS:
             raise ValueError(f"data.augment must be one of {AUGMENTS}, got {kind!r}")
-        self.kind = kind
         self.transform = None
         if kind != "none":
             clip = VideoSequential(*_transforms(kind), data_format="BTCHW", same_on_frame=True)

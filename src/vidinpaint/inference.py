@@ -137,26 +137,31 @@ def paste(frames: Tensor, filled: Tensor, holes: Tensor) -> Tensor:
 
 class ForwardBuffer:
     """Frames ``[start, stop)`` of a stream of chunks (``T,...`` tensors), for ranges that
-    only move forward: frames before the last ``start`` are dropped, chunks read as needed."""
+    only move forward: chunks wholly before the last ``start`` are dropped, chunks read as
+    needed, and each range is copied out once."""
 
     def __init__(self, chunks: Iterator[Tensor], name: str) -> None:
         self.chunks, self.name = chunks, name
-        self.buffer: Tensor | None = None
-        self.offset = 0  # frame number of buffer[0]
+        self.held: list[Tensor] = []
+        self.offset = 0  # frame number of held[0][0]
 
     def take(self, start: int, stop: int) -> Tensor:
         if start < self.offset:
             raise ValueError(f"{self.name}: frame {start} was already dropped")
-        if self.buffer is not None:
-            self.buffer = self.buffer[start - self.offset :]
+        while self.held and self.offset + self.held[0].shape[0] <= start:
+            self.offset += self.held.pop(0).shape[0]
+        if self.held and self.offset < start:  # keep a copy of the tail, free the rest
+            self.held[0] = self.held[0][start - self.offset :].clone()
         self.offset = start
-        while self.buffer is None or self.offset + self.buffer.shape[0] < stop:
+        end = start + sum(chunk.shape[0] for chunk in self.held)
+        while end < stop:
             chunk = next(self.chunks, None)
             if chunk is None:
-                have = self.offset + (0 if self.buffer is None else self.buffer.shape[0])
-                raise ValueError(f"{self.name} ended at frame {have}, {stop} were expected")
-            self.buffer = chunk if self.buffer is None else torch.cat([self.buffer, chunk])
-        return self.buffer[: stop - start]
+                raise ValueError(f"{self.name} ended at frame {end}, {stop} were expected")
+            self.held.append(chunk)
+            end += chunk.shape[0]
+        self.held = [torch.cat(self.held)]
+        return self.held[0][: stop - start]
 
 
 def stream_inpaint(
@@ -179,8 +184,9 @@ def stream_inpaint(
             chunk ends at the last frame, so it may share more).
     Yields:
         ``(frames, holes, result)``: the input frames, their holes and the uint8 result (the
-        up-sampled fill pasted into the holes), over consecutive frame ranges. In a shared
-        range the fills of the two chunks are mixed with linear ramps (no seam).
+        up-sampled fill pasted into the holes), over consecutive ranges of at most
+        ``RESIZE_FRAMES`` frames. In a shared range the fills of the two chunks are mixed with
+        linear ramps (no seam).
     """
     starts = window_starts(num_frames, chunk_frames, overlap)
     frame_buffer, hole_buffer = ForwardBuffer(frames, "video"), ForwardBuffer(holes, "mask")
@@ -199,5 +205,7 @@ def stream_inpaint(
             filled[: shared.shape[0]] = shared * (1 - weight) + filled[: shared.shape[0]] * weight
         keep = final - start
         shared = filled[keep:] if index + 1 < len(starts) else None
-        result = paste(chunk[:keep], filled[:keep], chunk_holes[:keep])
-        yield chunk[:keep], chunk_holes[:keep], result
+        for first in range(0, keep, RESIZE_FRAMES):  # no full-size copy of the whole chunk
+            part = slice(first, min(first + RESIZE_FRAMES, keep))
+            frames_part, holes_part = chunk[part], chunk_holes[part]
+            yield frames_part, holes_part, paste(frames_part, filled[part], holes_part)

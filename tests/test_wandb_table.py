@@ -23,6 +23,7 @@ ABLATION = Path(__file__).resolve().parents[1] / "experiments" / "iccv19_ablatio
 
 @pytest.fixture
 def offline(monkeypatch):
+    wandb.finish()  # a run another test left open would receive this test's logs
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     yield

@@ -1,7 +1,8 @@
 """The quickstart's CombCN under other protocol options, with each seed's pre-trained 3DCN.
 
     python experiments/aaai19_quickstart_options.py outputs/quickstart/<time>
-    python experiments/aaai19_quickstart_options.py outputs/quickstart/<time> --only guide_zero
+    python experiments/aaai19_quickstart_options.py outputs/quickstart/<time> --seeds 1 \\
+        --only guide_zero
 
 Re-runs the joint stage of a finished `make train` (sweep=quickstart, same seeds) for CombCN
 with one option changed per variant (guidance initialisation and paste, weight decay 1e-4 and
@@ -29,6 +30,11 @@ VARIANTS = {
 }
 
 
+def options_dir(quickstart_dir: Path) -> Path:
+    """Beside the quickstart's folder, so that its own table never collects these runs."""
+    return quickstart_dir.with_name(f"{quickstart_dir.name}_options")
+
+
 def run_variant(quickstart_dir: Path, name: str, seeds: str) -> None:
     cmd = [
         sys.executable,
@@ -38,7 +44,7 @@ def run_variant(quickstart_dir: Path, name: str, seeds: str) -> None:
         "stage=joint",
         "model=combcn",
         f"seeds={seeds}",
-        f"hydra.sweep.dir={quickstart_dir / 'options' / name}",
+        f"hydra.sweep.dir={options_dir(quickstart_dir) / name}",
         f"pretrain_dir={quickstart_dir}/seed_${{seed}}",
         "logger=csv",
         "num_samples=0",
@@ -50,6 +56,8 @@ def run_variant(quickstart_dir: Path, name: str, seeds: str) -> None:
 
 def l1_cell(runs: dict[str, dict], method: str) -> str:
     values = [m["val/l1_hole"] for name, m in runs.items() if recipes.run_key(name)[1] == method]
+    if not values:
+        return "-"
     stats = recipes.aggregate(values)
     return f"{stats['mean']:.2f} ± {stats['std']:.2f} ({len(values)})"
 
@@ -58,13 +66,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("quickstart_dir", type=Path, help="a finished sweep=quickstart folder")
     parser.add_argument("--only", choices=sorted(VARIANTS), help="run this variant alone")
+    parser.add_argument("--seeds", help="e.g. 1 or 1,2 (default: every seed of the quickstart)")
     parser.add_argument("--collect-only", action="store_true", help="only write the table")
     parser.add_argument("--results", type=Path, default=Path("experiments/results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quickstart_dir = args.quickstart_dir.resolve()
-    base = {k: m for k, m in recipes.collect_runs(quickstart_dir).items() if "options" not in k}
-    seeds = ",".join(str(s) for s in sorted({recipes.run_seed(k, m) for k, m in base.items()}))
+    base = recipes.collect_runs(quickstart_dir)
+    seeds = args.seeds or ",".join(
+        str(s) for s in sorted({recipes.run_seed(k, m) for k, m in base.items()})
+    )
+    chosen = {int(s) for s in seeds.split(",")}
+    base = {k: m for k, m in base.items() if recipes.run_seed(k, m) in chosen}
     if not args.collect_only:
         for name in [args.only] if args.only else VARIANTS:
             run_variant(quickstart_dir, name, seeds)
@@ -75,7 +88,7 @@ def main() -> None:
         f"| quickstart 2DCN | (none) | {l1_cell(base, 'cn2d')} |",
     ]
     for name, overrides in VARIANTS.items():
-        folder = quickstart_dir / "options" / name
+        folder = options_dir(quickstart_dir) / name
         if folder.is_dir():
             runs = recipes.collect_runs(folder)
             lines.append(f"| {name} | `{' '.join(overrides)}` | {l1_cell(runs, 'combcn')} |")

@@ -27,7 +27,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("experiments/results"))
     parser.add_argument("--name", default="aaai19_ablation", help="results file stem")
     parser.add_argument(
-        "--collect-only", action="store_true", help="tabulate the runs under --sweep-dir"
+        "--collect-only",
+        action="store_true",
+        help="tabulate the runs under --sweep-dir (give the overrides they were run with)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -37,6 +39,13 @@ def main() -> None:
     runs = recipes.collect_runs(sweep_dir)
     markdown = recipes.ablation_markdown(runs)
     orderings = "\n".join(recipes.ablation_orderings(runs))
+    fills = [m["val/l1_hole_fill"] for m in runs.values() if "val/l1_hole_fill" in m]
+    baseline = (
+        f"Simplest baseline on the same holes, the mean-pixel fill (the networks' input): "
+        f"{sum(fills) / len(fills):.2f}.\n\n"
+        if fills
+        else ""
+    )
     datasets = sorted({m.get("dataset", "?") for m in runs.values()})
     smoke = datasets != ["vw300"]
     args.results.mkdir(parents=True, exist_ok=True)
@@ -54,7 +63,7 @@ def main() -> None:
         f"runs: `{os.path.relpath(sweep_dir)}`\n\n"
         "3DCN: the 3DCN of each joint run, eq. (1) at H/r (the paper's unit). Cells: mean ± "
         "sample std over seeds (number of seeds).\n\n"
-        f"{markdown}\n\n## The paper's orderings at this scale\n\n{orderings}\n\n"
+        f"{markdown}\n\n{baseline}## The paper's orderings at this scale\n\n{orderings}\n\n"
         f"![Fig. 5 curves]({curves.name})\n"
     )
     print(markdown)

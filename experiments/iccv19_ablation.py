@@ -125,8 +125,9 @@ class FitRecorder(FitCheckpoint):
         return None
 
     def save(self, state: dict) -> None:
-        if state["fit"] is not None:
-            self.states.append((time.perf_counter() - self.start, state["fit"]["net"]))
+        if state["fit"] is not None:  # on the CPU the state's tensors are the live weights
+            net = {k: v.clone() for k, v in state["fit"]["net"].items()}
+            self.states.append((time.perf_counter() - self.start, net))
 
 
 def checkpoint_psnrs(

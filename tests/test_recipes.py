@@ -34,6 +34,13 @@ def test_run_key_splits_recipe_names():
     assert recipes.run_seed("cn2d", {}) is None
 
 
+def test_seed_lists_reach_the_sweep_as_one_value():
+    assert recipes.quote_seeds("seeds=1,2,3") == 'seeds="1,2,3"'
+    assert recipes.quote_seeds("seeds=4") == "seeds=4"
+    assert recipes.quote_seeds('seeds="1,2"') == 'seeds="1,2"'
+    assert recipes.quote_seeds("model=combcn,cn2d") == "model=combcn,cn2d"
+
+
 def test_aggregate_is_mean_and_sample_std():
     stats = recipes.aggregate([1.0, 2.0, 6.0])
     assert stats["mean"] == 3.0

@@ -32,10 +32,20 @@ ABLATION_COLUMNS = {"v1": "V-1", "v2": "V-2", "t1": "T-1", "t2": "T-2", "full": 
 CURVES = ("train/loss_3dcn", "train/loss_combcn", "val/loss_3dcn", "val/loss_combcn")
 
 
+def quote_seeds(override: str) -> str:
+    """``seeds=1,2,3`` -> ``seeds="1,2,3"``: a multirun would sweep a bare comma list."""
+    key, _, value = override.partition("=")
+    if key == "seeds" and "," in value and not value.startswith(("'", '"')):
+        return f'seeds="{value}"'
+    return override
+
+
 def run_stages(sweep: str, overrides: list[str], sweep_dir: Path) -> None:
     """Runs the ``pretrain`` then the ``joint`` multirun of ``conf/sweep/<sweep>.yaml``."""
     if not any(o.split("=")[0] in ("logger", "+logger") for o in overrides):
         overrides = [*overrides, "logger=[csv,wandb]"]
+    # seeds=1,2,3 is the sweep's list of run seeds, not a sweep over the key itself
+    overrides = [quote_seeds(o) for o in overrides]
     for stage in ("pretrain", "joint"):
         cmd = [
             sys.executable,

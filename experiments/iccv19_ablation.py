@@ -138,13 +138,15 @@ def checkpoint_psnrs(
     hole = (mask > 0.5).float()
     height, width = video.shape[-2:]
     pad = (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE)
-    filled = F.pad(system._fill_holes(video.float(), hole), pad, mode="replicate")
+    filled, seen = (F.pad(x, pad, mode="replicate") for x in system._fill_holes(video, hole))
+    hole = F.pad(hole, pad, mode="replicate")
     noise = make_noise(filled.shape[0], *filled.shape[-2:], seed=system.hparams.noise_seed)
     batch_frames = min(system.hparams.batch_frames, filled.shape[0])
     psnrs = []
     for _, net in states:
         system.net.load_state_dict(net)
-        raw = system._refine(system._generate(noise, batch_frames, torch.device("cpu")), filled)
+        image = system._generate(noise, batch_frames, torch.device("cpu"))
+        raw = system.output(image, filled, hole, seen)
         done = raw[..., :height, :width].clamp(0, 1) * mask + video * (1 - mask)
         psnrs.append(float(metrics.psnr_masked(done, video, mask)))
     return psnrs
@@ -234,7 +236,11 @@ def markdown(record: dict) -> str:
         "dip, dip_vid, dip_vid_3dcn, dip_vid_flow are the paper's methods under the schedule of",
         "their table. Under schedule `cpu` (and its variants) dip_vid_flow is the named variant",
         "**dip_vid_flow_cpu**, vidinpaint-inpaint's default and not the paper's method: holes",
-        "start from the propagate fill and the network refines it (`model.residual`). Quality per",
+        "start from the propagate fill, the network refines it (`model.residual`) and the",
+        "output's hole is averaged with its flow correspondents in the neighbouring frames",
+        "(`model.smooth_iterations`). Schedule `propagate_smooth` is the `propagate` baseline",
+        "with that smoothing and no network: the difference to dip_vid_flow_cpu is what the",
+        "network adds. Quality per",
         f"minute on {bench['curve_clip']}: `{Path(bench['results']).name}_quality.png`.",
         "",
         "Command (from the repository root):",

@@ -351,3 +351,47 @@ def follow_flow_chain(
         tracking = tracking * (1 - hit)
         target += step
     return colour[0], found[0], distance[0]
+
+
+def temporal_smooth(
+    frames: Tensor,
+    hole: Tensor,
+    forward: Tensor,
+    backward: Tensor,
+    iterations: int = 3,
+    self_weight: float = 1.0,
+) -> Tensor:
+    """Hole pixels averaged with their flow correspondents in the previous and next frames.
+
+    frames: (T, C, H, W); hole: (T, 1, H, W), 1 = smoothed; forward: (T-1, 2, H, W), entry t the
+    flow from frame t to t+1; backward: (T-1, 2, H, W), entry t the flow from t+1 to t
+    (``video_flows(..)[(1, "f")]``, ``[(1, "b")]``). Each of ``iterations`` steps replaces a
+    hole pixel by (``self_weight`` x itself + its neighbours warped along the flows) / the
+    weights, a neighbour counting where the flow is forward-backward consistent
+    (``forward_backward_valid``). Pixels outside the hole are returned unchanged.
+    """
+    _check_flow("forward", forward)
+    _check_flow("backward", backward)
+    num_frames = frames.shape[0]
+    if forward.shape[0] != num_frames - 1 or backward.shape != forward.shape:
+        raise ValueError(
+            f"frames {tuple(frames.shape)} need T-1 forward and backward flows, got "
+            f"{tuple(forward.shape)} and {tuple(backward.shape)}"
+        )
+    if num_frames < 2 or iterations < 1:
+        return frames
+    hole = (hole > 0.5).to(frames.dtype)
+    next_valid = forward_backward_valid(forward, backward)
+    previous_valid = forward_backward_valid(backward, forward)
+    smoothed = frames
+    for _ in range(iterations):
+        total = self_weight * smoothed
+        weight = torch.full_like(hole, self_weight)
+        following, _ = backward_warp(smoothed[1:], forward)
+        preceding, _ = backward_warp(smoothed[:-1], backward)
+        total = total + F.pad(following * next_valid, (0, 0, 0, 0, 0, 0, 0, 1))
+        total = total + F.pad(preceding * previous_valid, (0, 0, 0, 0, 0, 0, 1, 0))
+        weight = weight + F.pad(next_valid, (0, 0, 0, 0, 0, 0, 0, 1))
+        weight = weight + F.pad(previous_valid, (0, 0, 0, 0, 0, 0, 1, 0))
+        smoothed = frames * (1 - hole) + total / weight * hole
+    return smoothed

@@ -5,9 +5,10 @@
     vidinpaint-inpaint input=clips/ mask=clip_masks/ concurrent_fits=4   # several clips
     python -m vidinpaint.inpaint input=clip.mp4 mask=masks.mp4 schedule=paper
 
-The method works at ``resolution``; only the filled region is up-sampled and pasted into the
-original frames, so the output keeps the input's size, frame count, frame rate and (before
-video re-encoding) its known pixels. Bad input stops the run with one line and no output.
+The method works at ``resolution`` (``auto``: chosen from the input, ``working_resolution``);
+only the filled region is up-sampled and pasted into the original frames, so the output keeps
+the input's size, frame count, frame rate and (before video re-encoding) its known pixels.
+Bad input stops the run with one line and no output.
 The video streams through in overlapping chunks (``inference.stream_inpaint``): memory is
 bounded by a chunk, not by the video's length. Internal fits write a resumable state into the
 run folder (``resume=true`` continues a stopped run).
@@ -139,6 +140,32 @@ def load_system(cfg: DictConfig) -> tuple[torch.nn.Module, bool]:
     return system, False
 
 
+def working_resolution(
+    height: int, width: int, max_pixels: int, multiple: int = INTERNAL_MULTIPLE
+) -> tuple[int, int]:
+    """``resolution=auto``: the input's size halved until it has at most ``max_pixels``
+    pixels, then each side the largest multiple of ``multiple`` not above it (at least
+    ``multiple``): 272x640 -> 128x320, 144x176 -> 128x128 (never up-sampled past the input
+    unless a side is under ``multiple``)."""
+    if max_pixels < multiple * multiple:
+        raise InputError(f"working_pixels must be >= {multiple * multiple}, got {max_pixels}")
+    h, w = float(height), float(width)
+    while h * w > max_pixels:
+        h, w = h / 2, w / 2
+    return max(multiple, int(h // multiple) * multiple), max(
+        multiple, int(w // multiple) * multiple
+    )
+
+
+def resolve_resolution(cfg: DictConfig, height: int, width: int) -> tuple[int, int]:
+    """``cfg.resolution``: ``[H, W]`` as given, or ``auto`` (``working_resolution``)."""
+    if cfg.resolution == "auto":
+        return working_resolution(height, width, int(cfg.working_pixels))
+    if isinstance(cfg.resolution, str):
+        raise InputError(f"resolution must be [H, W] or auto, got {cfg.resolution!r}")
+    return tuple(int(s) for s in cfg.resolution)
+
+
 def check_resolution(resolution: tuple[int, int], internal: bool) -> None:
     if len(resolution) != 2 or min(resolution) < 1:
         raise InputError(f"resolution must be [H, W], got {list(resolution)}")
@@ -195,10 +222,10 @@ def panel_frames(frames: Tensor, holes: Tensor, result: Tensor) -> Tensor:
 def run(cfg: DictConfig) -> Path:
     """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
     check_outputs(cfg)
-    resolution = tuple(int(s) for s in cfg.resolution)
     chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
     check_chunks(chunk_frames, overlap)
     video, mask = open_inputs(cfg)
+    resolution = resolve_resolution(cfg, video.height, video.width)
     system, internal = load_system(cfg)
     check_resolution(resolution, internal)
     state = state_folder(cfg, internal)

@@ -63,6 +63,14 @@ def test_baselines_fill_a_hole_seen_in_other_frames(method, max_error):
     assert error < mean_fill_error(video, mask) / 2
 
 
+def test_propagate_with_smoothing_keeps_known_pixels_and_a_small_error():
+    video, mask = translating_texture()
+    corrupted = video * (1 - mask) + mask * torch.rand_like(video)
+    out = ClassicSystem("propagate", smooth_iterations=8).inpaint(corrupted, mask, progress=False)
+    assert torch.equal(out * (1 - mask), video * (1 - mask))
+    assert hole_error(out, video, mask) < 0.015
+
+
 def test_propagate_beats_telea_and_sees_the_whole_hole():
     video, mask = translating_texture()
     filled, seen = propagate_fill(video, mask)
@@ -82,6 +90,8 @@ def test_bad_inputs_are_clear_errors():
     video, mask = translating_texture()
     with pytest.raises(ValueError, match="method must be one of"):
         ClassicSystem("copy")
+    with pytest.raises(ValueError, match="smooth_iterations"):
+        ClassicSystem("propagate", smooth_iterations=-1)
     with pytest.raises(ValueError, match="mask must be T,1,H,W"):
         ClassicSystem("telea").inpaint(video, mask[:, :, :-1])
     with pytest.raises(ValueError, match="covers every pixel"):

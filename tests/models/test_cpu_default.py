@@ -1,31 +1,57 @@
 """vidinpaint-inpaint's default for internal learning: schedule=cpu (DIP-Vid-Flow refining the
-propagate fill), and schedule=paper left as the paper's method."""
+propagate fill, then flow-guided temporal smoothing; the working size chosen from the input),
+and schedule=paper left as the paper's method."""
 
 from __future__ import annotations
 
+import pytest
 import torch
+from omegaconf import OmegaConf
+from test_classic import hole_error, translating_texture
 
 from helpers import compose_config
+from vidinpaint.inpaint import InputError, resolve_resolution, working_resolution
 from vidinpaint.models.classic import propagate_fill
 from vidinpaint.models.internal import InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
 
+# the settings the paper's schedules keep (the cpu-only options off)
+PAPER_OPTIONS = {
+    "hole_init": "mean",
+    "hole_weight": 0.0,
+    "residual": False,
+    "residual_in_hole": False,
+    "hole_target": "fill",
+    "hole_flow_target": False,
+    "keep_seen": False,
+    "consistency_flow": "predicted",
+    "smooth_iterations": 0,
+    "pad_mode": "reflect",
+}
+
 
 def test_default_schedule_is_the_named_cpu_variant():
     cfg = compose_config("inpaint", ["method=dip_vid_flow", "input=x", "mask=y"])
-    assert cfg.model.method == "dip_vid_flow"
-    assert cfg.model.hole_init == "propagate" and cfg.model.residual is True
-    assert cfg.model.hole_weight == 0
+    model = cfg.model
+    assert model.method == "dip_vid_flow"
+    cpu_options = {
+        **PAPER_OPTIONS,
+        "hole_init": "propagate",
+        "residual": True,
+        "smooth_iterations": 8,
+        "pad_mode": "replicate",
+    }
+    assert {key: model[key] for key in cpu_options} == cpu_options
     # one epoch of 10 windows (+ the middle one) x 10 iterations = 110 iterations
-    assert (cfg.model.epochs, cfg.model.batches_per_epoch, cfg.model.iters_per_batch) == (1, 10, 10)
-    assert cfg.model.perceptual_weight == 0 and cfg.model.lr == 1e-2
+    assert (model.epochs, model.batches_per_epoch, model.iters_per_batch) == (1, 10, 10)
+    assert model.perceptual_weight == 0 and model.lr == 1e-2
+    assert cfg.resolution == "auto" and cfg.working_pixels == 65536
 
 
 def test_paper_and_fast_schedules_keep_the_papers_method():
     for schedule in ("paper", "fast"):
-        cfg = compose_config("inpaint", ["method=dip_vid_flow", f"schedule={schedule}"])
-        assert cfg.model.hole_init == "mean" and cfg.model.residual is False
-        assert cfg.model.hole_weight == 0
+        model = compose_config("inpaint", ["method=dip_vid_flow", f"schedule={schedule}"]).model
+        assert {key: model[key] for key in PAPER_OPTIONS} == PAPER_OPTIONS
     paper = compose_config("inpaint", ["method=dip_vid_flow", "schedule=paper"]).model
     assert (paper.epochs, paper.batches_per_epoch, paper.iters_per_batch) == (20, 50, 100)
 
@@ -56,3 +82,90 @@ def test_residual_network_starts_at_the_fill_and_keeps_known_pixels():
     # one Adam step (lr 0.01) moves the hole only a little away from the fill
     change = ((out - fill).abs() * mask).sum() / (3 * mask.sum())
     assert 0 < change < 0.05
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((272, 640), (128, 320)),  # halved once to at most 65536 pixels, then floored to 64s
+        ((144, 176), (128, 128)),  # small enough: floored, never up-sampled to 192x384
+        ((720, 1280), (128, 320)),
+        ((48, 64), (64, 64)),  # a side under 64 is raised to the network's smallest size
+    ],
+)
+def test_auto_resolution_never_exceeds_the_input(size, expected):
+    assert working_resolution(*size, max_pixels=65536) == expected
+
+
+def test_resolution_option_is_a_size_or_auto():
+    cfg = OmegaConf.create({"resolution": "auto", "working_pixels": 65536 * 4})
+    assert resolve_resolution(cfg, 272, 640) == (256, 640)
+    cfg.resolution = [192, 384]
+    assert resolve_resolution(cfg, 272, 640) == (192, 384)
+    cfg.resolution = "half"
+    with pytest.raises(InputError, match="resolution must be"):
+        resolve_resolution(cfg, 272, 640)
+
+
+def tiny_system(**options) -> InternalLearningSystem:
+    """DIP-Vid-Flow with two iterations on 3-frame windows (cpu-default options overridable)."""
+    settings = dict(
+        method="dip_vid_flow",
+        epochs=1,
+        iters_per_batch=1,
+        batches_per_epoch=1,
+        batch_frames=3,
+        intervals=(1,),
+        perceptual_weight=0,
+        pad_mode="replicate",
+        hole_init="propagate",
+        residual=True,
+        accelerator="cpu",
+    )
+    return InternalLearningSystem(**{**settings, **options})
+
+
+def texture_64() -> tuple[torch.Tensor, torch.Tensor]:
+    """A translating texture (4 frames, 64x64) whose hole content shows in other frames."""
+    return translating_texture(num_frames=4, height=64, width=64)
+
+
+def test_seen_target_weights_only_the_pixels_propagation_saw():
+    video, mask = texture_64()
+    system = tiny_system(hole_weight=0.1, hole_target="seen")
+    system.inpaint(video, mask, progress=False)
+    _, seen = propagate_fill(video, mask)
+    assert seen.sum() > 0
+    assert torch.allclose(system._recon_weight, 1 - mask + 0.1 * mask * seen)
+    static = video[:1].expand_as(video).clone()  # nothing is ever uncovered: weight 0
+    system.inpaint(static, mask, progress=False)
+    assert torch.equal(system._recon_weight, 1 - mask)
+
+
+def test_keep_seen_and_residual_in_hole():
+    video, mask = texture_64()
+    fill, seen = propagate_fill(video, mask)
+    kept = tiny_system(keep_seen=True, iters_per_batch=3).inpaint(video, mask, progress=False)
+    assert torch.equal(kept * seen, fill * seen)  # every hole pixel was seen: the fill
+    raw = tiny_system(residual_in_hole=True).fit_video(video, mask, progress=False)
+    assert torch.equal(raw * (1 - mask), video * (1 - mask))  # the input, not a refinement
+
+
+def test_smoothing_keeps_known_pixels_and_a_small_hole_error():
+    video, mask = texture_64()
+    out = tiny_system(smooth_iterations=8).inpaint(video, mask, progress=False)
+    assert torch.equal(out * (1 - mask), video * (1 - mask))
+    assert hole_error(out, video, mask) < 0.03
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"hole_target": "all"}, "hole_target"),
+        ({"consistency_flow": "raft"}, "consistency_flow"),
+        ({"smooth_iterations": -1}, "smooth_iterations"),
+    ],
+)
+def test_bad_cpu_options_are_clear_errors(option, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_system(**option)

@@ -45,7 +45,7 @@ from vidinpaint.data.internal import (
     all_windows,
     middle_window,
 )
-from vidinpaint.flow import video_flows
+from vidinpaint.flow import temporal_smooth, video_flows
 from vidinpaint.losses import (
     PerceptualLoss,
     consistency_loss,
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
 HOLE_INITS = ("mean", "propagate")
+HOLE_TARGETS = ("fill", "seen")
+CONSISTENCY_FLOWS = ("predicted", "estimated")
 SIZE_MULTIPLE = 64
 PRECISIONS = ("32-true", "bf16-mixed")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
@@ -91,9 +93,24 @@ class InternalLearningSystem(L.LightningModule):
             flow-guided propagation: the flows and the soft hole target start from it).
         hole_weight: weight of the hole pixels in L_r relative to the known ones (0: the
             paper; > 0: the ``hole_init`` fill is a soft target in the hole).
+        hole_target: which hole pixels ``hole_weight`` applies to: ``fill`` (all of them) or
+            ``seen`` (only those propagation found in another frame; the never-seen ones,
+            Telea's, are left to the flow losses and the prior).
+        hole_flow_target: the flow loss also applies in the seen part of the hole (flows
+            estimated on the filled video), so the consistency loss there follows them.
+        keep_seen: the output keeps the propagated colour where propagation saw the pixel
+            and takes the network's output only where it did not (``hole_init=propagate``).
+        consistency_flow: the flow L_c warps with: ``predicted`` (the flow head's, the paper)
+            or ``estimated`` (the flows of the filled video, the flow loss's targets).
+        smooth_iterations: dip_vid_flow's output in the hole is averaged this many times
+            with its correspondents in the neighbouring frames along the interval-1 flows of
+            the filled video (``flow.temporal_smooth``; 0: off, the paper).
         residual: the network refines the filled video instead of drawing it: image =
             clamp(filled + net image - 0.5), the image head starting at zero (so the fit
             starts from the ``hole_init`` fill; not the paper's).
+        residual_in_hole: the refinement is added in the hole only: the known pixels stay
+            the input's (L_r there is zero) and the network learns from the hole target and
+            the flow and consistency losses.
         chunk_frames: videos longer than this are inpainted in independent chunks (the code's
             limit is 100 frames); bounds memory.
         seed: network initialisation and window order; ``noise_seed``: the input noise.
@@ -132,7 +149,13 @@ class InternalLearningSystem(L.LightningModule):
         pad_mode: str = "reflect",
         hole_init: str = "mean",
         hole_weight: float = 0.0,
+        hole_target: str = "fill",
+        hole_flow_target: bool = False,
+        keep_seen: bool = False,
+        consistency_flow: str = "predicted",
+        smooth_iterations: int = 0,
         residual: bool = False,
+        residual_in_hole: bool = False,
         chunk_frames: int = 100,
         seed: int = 0,
         noise_seed: int = 0,
@@ -149,6 +172,14 @@ class InternalLearningSystem(L.LightningModule):
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if hole_init not in HOLE_INITS:
             raise ValueError(f"hole_init must be one of {HOLE_INITS}, got {hole_init!r}")
+        if consistency_flow not in CONSISTENCY_FLOWS:
+            raise ValueError(
+                f"consistency_flow must be one of {CONSISTENCY_FLOWS}, got {consistency_flow!r}"
+            )
+        if hole_target not in HOLE_TARGETS:
+            raise ValueError(f"hole_target must be one of {HOLE_TARGETS}, got {hole_target!r}")
+        if smooth_iterations < 0:
+            raise ValueError(f"smooth_iterations must be >= 0, got {smooth_iterations}")
         if epoch_mode not in EPOCH_MODES:
             raise ValueError(f"epoch_mode must be one of {EPOCH_MODES}, got {epoch_mode!r}")
         if precision not in PRECISIONS:
@@ -186,6 +217,10 @@ class InternalLearningSystem(L.LightningModule):
         self.loss_history = torch.zeros(0)
         self._optimizer: torch.optim.Optimizer | None = None
         self._target_features: list[Tensor] | None = None
+        # L_r weight of every pixel of the chunk being fitted (T,1,H,W; hole_weight, hole_target)
+        self._recon_weight: Tensor | None = None
+        # interval-1 flows (forward, backward) of the chunk being fitted, for smooth_iterations
+        self._smooth_flows: tuple[Tensor, Tensor] | None = None
         self._configured = False
         # DIP: frame -> (L_r, image (1,3,H,W)) of the lowest-loss scored iterate; the current
         # frame's running best (L_r, image) stays on the device until the frame ends
@@ -217,9 +252,15 @@ class InternalLearningSystem(L.LightningModule):
             torch.nn.init.zeros_(net.image_head.conv.bias)
         return net.state_dict()
 
-    def _refine(self, image: Tensor, filled: Tensor) -> Tensor:
-        """``residual``: the filled frames plus the network's image - 0.5, in [0, 1]."""
-        return (filled + image - 0.5).clamp(0, 1) if self.hparams.residual else image
+    def _refine(self, image: Tensor, filled: Tensor, hole: Tensor) -> Tensor:
+        """``residual``: the filled frames plus the network's image - 0.5 (only in the hole
+        with ``residual_in_hole``), in [0, 1]. image, filled (N,3,H,W); hole (N,1,H,W)."""
+        if not self.hparams.residual:
+            return image
+        change = image - 0.5
+        if self.hparams.residual_in_hole:
+            change = change * hole
+        return (filled + change).clamp(0, 1)
 
     def _reset_net(self, seed: int) -> None:
         """A new network (in place, so the optimiser keeps its parameters) and a fresh Adam."""
@@ -273,9 +314,10 @@ class InternalLearningSystem(L.LightningModule):
     def losses(self, batch: dict) -> dict[str, Tensor]:
         """Weighted terms and their sum ``loss`` for one window (keys recon, flow, ...)."""
         image, flow = self(batch["noise"])
-        image = self._refine(image, batch["frames"])
+        image = self._refine(image, batch["frames"], batch["hole"])
         hp = self.hparams
-        frames, known = batch["frames"], 1 - batch["hole"] * (1 - hp.hole_weight)
+        frames = batch["frames"]
+        known = batch.get("recon_weight", 1 - batch["hole"] * (1 - hp.hole_weight))
         terms = {"recon": (hp.recon_weight, reconstruction_loss(image, frames, known))}
         if self.perceptual is not None:
             cached = None
@@ -296,7 +338,8 @@ class InternalLearningSystem(L.LightningModule):
                 hp.flow_weight,
                 flow_loss(pred_flow, batch["flow_target"], batch["flow_valid"]),
             )
-            pixel_flow = pred_flow * batch["flow_scale"]
+            warp_flow = batch["flow_target"] if hp.consistency_flow == "estimated" else pred_flow
+            pixel_flow = warp_flow * batch["flow_scale"]
             terms["consistency"] = (
                 hp.consistency_weight,
                 consistency_loss(image[src], image[dst], pixel_flow, batch["flow_region"]),
@@ -384,11 +427,10 @@ class InternalLearningSystem(L.LightningModule):
         hole = (mask > 0.5).float().cpu()
         if bool(hole.all()):
             raise ValueError("the mask covers every pixel: nothing is known to learn from")
-        video = self._fill_holes(video.float().cpu(), hole)
+        video, seen = self._fill_holes(video.float().cpu(), hole)
         height, width = video.shape[-2:]
         pad = (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE)
-        video = F.pad(video, pad, mode="replicate")
-        hole = F.pad(hole, pad, mode="replicate")
+        video, hole, seen = (F.pad(x, pad, mode="replicate") for x in (video, hole, seen))
         smallest = 3 * SIZE_MULTIPLE
         if self.hparams.pad_mode == "reflect" and min(video.shape[-2:]) < smallest:
             raise ValueError(
@@ -417,29 +459,30 @@ class InternalLearningSystem(L.LightningModule):
 
             every = checkpoint.every if checkpoint is not None else 0
             outputs.append(
-                self._fit_chunk(video[part], hole[part], progress, index, resume, save, every)
+                self._fit_chunk(
+                    video[part], hole[part], seen[part], progress, index, resume, save, every
+                )
             )
             if checkpoint is not None:
                 checkpoint.save({"finished": outputs, "chunk": index + 1, "fit": None})
         return torch.cat(outputs)[..., :height, :width]
 
-    def _fill_holes(self, video: Tensor, hole: Tensor) -> Tensor:
-        """``T,3,H,W`` with the hole pixels (``hole`` ``T,1,H,W``) replaced per ``hole_init``."""
+    def _fill_holes(self, video: Tensor, hole: Tensor) -> tuple[Tensor, Tensor]:
+        """``T,3,H,W`` with the hole pixels (``hole`` ``T,1,H,W``) replaced per ``hole_init``,
+        and ``T,1,H,W`` {0, 1}: the hole pixels filled from another frame (propagate only)."""
         if self.hparams.hole_init == "propagate":
-            filled, _ = propagate_fill(
-                video, hole, self.hparams.flow_method, self.hparams.raft_weights
-            )
-            return filled
+            return propagate_fill(video, hole, self.hparams.flow_method, self.hparams.raft_weights)
         known = 1 - hole
         mean = (video * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp(
             min=1
         )
-        return video * known + mean * hole
+        return video * known + mean * hole, torch.zeros_like(hole)
 
     def _fit_chunk(
         self,
         video: Tensor,
         hole: Tensor,
+        seen: Tensor,
         progress: bool,
         index: int,
         resume: dict | None = None,
@@ -447,15 +490,16 @@ class InternalLearningSystem(L.LightningModule):
         every: int = 0,
     ) -> Tensor:
         """Fits a fresh network on ``T,3,H,W`` frames (multiples of 64) and generates them;
-        ``resume``: a saved fit state to continue from; ``save``: writes a fit state (every
-        ``every`` iterations and at the end)."""
+        ``hole``, ``seen``: ``T,1,H,W`` (``_fill_holes``); ``resume``: a saved fit state to
+        continue from; ``save``: writes a fit state (every ``every`` iterations and at the
+        end)."""
         num_frames, _, height, width = video.shape
         hp = self.hparams
         self._reset_net(hp.seed)
         self.dip_best, self._dip_frame, self._dip_running = {}, -1, None
         noise = make_noise(num_frames, height, width, seed=hp.noise_seed + index)
         batch_frames = min(hp.batch_frames, num_frames)
-        flows = None
+        flows, self._smooth_flows = None, None
         if self.method == "dip":
             sampler = WindowSampler(
                 all_windows(num_frames, 1), hp.dip_iters, "sweep", shuffle=False, seed=hp.seed
@@ -482,6 +526,13 @@ class InternalLearningSystem(L.LightningModule):
                     video, self.intervals, hp.flow_method, hp.raft_weights, cache_path=cache
                 )
                 flows = FlowTargets(estimated, hole, normalize=hp.normalize_flow)
+                if 1 in self.intervals:
+                    self._smooth_flows = (estimated[(1, "f")], estimated[(1, "b")])
+                if hp.hole_flow_target:
+                    unseen = FlowTargets(estimated, hole * (1 - seen), hp.normalize_flow)
+                    flows = HoleFlowTargets(regions=flows, targets=unseen)
+        targeted = hole * seen if hp.hole_target == "seen" else hole
+        self._recon_weight = 1 - hole + hp.hole_weight * targeted
         data = WindowDataset(video, hole, noise, flows)
         log.info(
             "%s: %d frames %dx%d, %d epochs x %d iterations",
@@ -510,7 +561,20 @@ class InternalLearningSystem(L.LightningModule):
         if self.method == "dip":
             self.cpu()
             return torch.cat([self.dip_best[f][1] for f in range(num_frames)])
-        return self._refine(self._generate(noise, batch_frames, device), video)
+        return self.output(self._generate(noise, batch_frames, device), video, hole, seen)
+
+    def output(self, image: Tensor, filled: Tensor, hole: Tensor, seen: Tensor) -> Tensor:
+        """The chunk's frames ``T,3,H,W`` from the generated ``image``: refined (``residual``)
+        and, with ``keep_seen``, the filled colour where propagation saw the pixel; then
+        ``smooth_iterations`` of ``flow.temporal_smooth`` in the hole (the fitted chunk's
+        flows)."""
+        image = self._refine(image, filled, hole)
+        if self.hparams.keep_seen:
+            image = filled * seen + image * (1 - seen)
+        if self.hparams.smooth_iterations and self._smooth_flows is not None:
+            forward, backward = self._smooth_flows
+            image = temporal_smooth(image, hole, forward, backward, self.hparams.smooth_iterations)
+        return image
 
     def _train(
         self,
@@ -573,6 +637,8 @@ class InternalLearningSystem(L.LightningModule):
             k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v
             for k, v in data[window].items()
         }
+        if self._recon_weight is not None:
+            batch["recon_weight"] = self._recon_weight[window.frames].to(device)
         if self.hparams.channels_last and self.method != "dip_vid_3dcn":
             batch["noise"] = batch["noise"].contiguous(memory_format=torch.channels_last)
         return batch
@@ -632,6 +698,20 @@ class InternalLearningSystem(L.LightningModule):
                         frames[frame] = image[frame - start].float().cpu()
         self.cpu()
         return frames
+
+
+class HoleFlowTargets:
+    """Flow targets whose flow loss also covers the hole pixels propagation saw: the pairs'
+    ``flow_target``/``flow_valid`` from ``targets`` (``FlowTargets`` of the never-seen hole),
+    the consistency ``flow_region`` from ``regions`` (``FlowTargets`` of the whole hole)."""
+
+    def __init__(self, regions: FlowTargets, targets: FlowTargets) -> None:
+        self.regions, self.targets = regions, targets
+
+    def pairs(self, window) -> dict[str, Tensor | float]:
+        pairs = self.targets.pairs(window)
+        pairs["flow_region"] = self.regions.pairs(window)["flow_region"]
+        return pairs
 
 
 def fit_key(video: Tensor, hole: Tensor, settings: dict) -> dict[str, str]:

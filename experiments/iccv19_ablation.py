@@ -188,19 +188,20 @@ def plot_quality_per_minute(record: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for row in record["rows"]:
-        if "curve" not in row:
-            continue
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    curves = [row for row in record["rows"] if "curve" in row]
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(curves), 1)))
+    for row, colour in zip(curves, colours):
         seconds, psnr = zip(*row["curve"])
         style = "o" if len(seconds) == 1 else ".-"
-        ax.plot(seconds, psnr, style, label=f"{row['method']} ({row['schedule']})")
+        label = f"{row['method']} ({row['schedule']})"
+        ax.plot(seconds, psnr, style, color=colour, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("wall seconds (shared 2-core CPU)")
     ax.set_ylabel("hole PSNR (dB)")
     ax.set_title(f"quality per minute: {record['benchmark']['curve_clip']}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")

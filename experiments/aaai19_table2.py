@@ -17,6 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
@@ -24,6 +25,15 @@ from vidinpaint import recipes
 from vidinpaint.runs import write_json
 
 ROWS = (("cn3d", "3DCN (joint run, eq. 1 at H/r)"), ("cn2d", "2DCN"), ("combcn", "CombCN"))
+
+
+def _data_label(sweep_dir: Path) -> str:
+    """The data the sweep's runs used, e.g. ``synthetic shimmer`` (from a run's config)."""
+    config = next(sweep_dir.glob("seed_*/*/.hydra/config.yaml"), None)
+    if config is None:
+        return "synthetic"
+    data = OmegaConf.load(config).data
+    return " ".join(str(v) for v in (data.name, data.get("adapter", {}).get("scene")) if v)
 
 
 def print_mini_table2(table: dict, title: str) -> None:
@@ -79,7 +89,8 @@ def main() -> None:
         table["ordering"] = recipes.ordering_check(table)
         write_json(sweep_dir / "table2.json", table)
         (sweep_dir / "table2.md").write_text(recipes.table2_markdown(runs) + "\n")
-        print_mini_table2(table, f"mini Table 2 (synthetic occlusion validation set) - {sweep_dir}")
+        title = f"mini Table 2 ({_data_label(sweep_dir)} validation set) - {sweep_dir}"
+        print_mini_table2(table, title)
         return
     markdown = recipes.table2_markdown(runs)
     args.results.mkdir(parents=True, exist_ok=True)

@@ -109,3 +109,16 @@ def test_sweep_stages_name_existing_recipes(sweep):
                     assert (CONF_DIR / key / f"{value}.yaml").is_file(), value
             else:  # a plain override: it must name an existing key
                 assert OmegaConf.select(cfg, key) is not None, key
+
+
+def test_quickstart_settings():
+    """make train: the shimmer scene, a new hole in every frame, the paper's model settings
+    but weight decay, and the same step count for CombCN and the 2DCN."""
+    cfg = compose_config("train", ["sweep=quickstart"])
+    assert cfg.data.adapter.scene == "shimmer"
+    assert cfg.data.mask._target_.endswith("BoxMask") and cfg.data.mask.per_frame is True
+    assert (cfg.data.clip_len, list(cfg.data.size)) == (4, [32, 32])
+    assert cfg.model.ratio == 2 and cfg.model.lr == 1e-3 and cfg.model.weight_decay == 0.0
+    assert cfg.model.guide_init == "default" and cfg.model.guide_paste_known is False
+    assert cfg.stages.joint.model == "combcn,cn2d" and "schedule.max_steps" not in cfg.stages.joint
+    assert cfg.schedule.max_steps == 300 and cfg.pretrain_steps == 400

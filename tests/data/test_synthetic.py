@@ -1,11 +1,12 @@
-"""Synthetic scenes: the occlusion scene shows in later frames what a static hole covers."""
+"""Synthetic scenes: the occlusion scene shows in later frames what a static hole covers; the
+shimmer scene keeps its coarse content still and changes only its 4-px stripes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vidinpaint.data.synthetic import synthetic_video
+from vidinpaint.data.synthetic import SHIMMER_PERIOD, synthetic_video
 
 
 def test_occlusion_scene_pans_three_sixteenths_of_the_side_per_frame():
@@ -31,3 +32,28 @@ def test_scenes_are_deterministic_and_checked():
     assert first.shape == (4, 32, 32, 3) and first.dtype == np.uint8
     with pytest.raises(ValueError, match="scene must be one of"):
         synthetic_video(3, num_frames=4, size=32, scene="waves")
+
+
+def _radial_frequency(height: int, width: int) -> np.ndarray:
+    """|f| in cycles per pixel of each bin of an ``np.fft.fft2`` of (height, width)."""
+    return np.hypot(np.fft.fftfreq(height)[:, None], np.fft.fftfreq(width)[None])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shimmer_scene_changes_only_fine_stripes_between_frames(seed):
+    size = 64
+    video = synthetic_video(seed, num_frames=4, size=size, scene="shimmer").astype(float)
+    radius = _radial_frequency(size, size)
+    for t in range(3):
+        change = (video[t + 1] - video[t]).mean(axis=-1)
+        assert np.abs(change).mean() > 5  # the stripes' phase moves every frame
+        power = np.abs(np.fft.fft2(change)) ** 2
+        # what changes is stripes of SHIMMER_PERIOD px (clipping adds a little elsewhere) ...
+        band = np.abs(radius - 1 / SHIMMER_PERIOD) < 0.05
+        assert power[band].sum() / power.sum() > 0.9
+    # ... so the coarse content (frequencies well below the stripes') stays still
+    spectrum = np.fft.fft2(video, axes=(1, 2))
+    spectrum[:, radius > 0.15] = 0
+    coarse = np.fft.ifft2(spectrum, axes=(1, 2)).real
+    assert np.abs(coarse[1:] - coarse[:-1]).mean() < 8
+    assert coarse.std(axis=(1, 2)).mean() > 20  # and it is not flat

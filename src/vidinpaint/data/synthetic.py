@@ -1,4 +1,4 @@
-"""Procedural videos, deterministic from a seed, in two scenes (``SCENES``):
+"""Procedural videos, deterministic from a seed, in three scenes (``SCENES``):
 
 - ``objects``: smooth textured objects moving over a slowly panning smooth background; a hole's
   content is mostly predictable from its surroundings in the same frame.
@@ -19,7 +19,10 @@ import numpy as np
 from vidinpaint.video_io import write_video
 
 FPS = 25.0
-SCENES = ("objects", "occlusion")
+SCENES = ("objects", "occlusion", "shimmer")
+# shimmer: stripe period in pixels (2 px of the 3DCN grid at r = 2) and stripe amplitude
+SHIMMER_PERIOD = 4.0
+SHIMMER_AMPLITUDE = 0.35
 
 
 def _texture(rng: np.random.Generator, height: int, width: int, waves: int = 6) -> np.ndarray:
@@ -50,6 +53,8 @@ def synthetic_video(
         raise ValueError(f"synthetic scene must be one of {SCENES}, got {scene!r}")
     if scene == "occlusion":
         return occlusion_video(seed, num_frames, size)
+    if scene == "shimmer":
+        return shimmer_video(seed, num_frames, size)
     rng = np.random.default_rng(seed)
     margin = num_frames * 2 + size
     background = _texture(rng, margin, margin)
@@ -111,6 +116,23 @@ def occlusion_video(seed: int, num_frames: int = 64, size: int = 128) -> np.ndar
         y, x = np.abs((position + velocity * t + span) % (2 * span) - span).round().astype(int)
         frame[y : y + side, x : x + side] = pixels
         frames[t] = np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8)
+    return frames
+
+
+def shimmer_video(seed: int, num_frames: int = 64, size: int = 128) -> np.ndarray:
+    """The ``shimmer`` scene, uint8 (T, size, size, 3): a static background (random colour
+    blocks of 1/8 of the side at weight 0.3 over a smooth texture at 0.7) plus grey stripes of
+    ``SHIMMER_PERIOD`` px and amplitude ``SHIMMER_AMPLITUDE`` at one random orientation per
+    video and a random phase in every frame."""
+    rng = np.random.default_rng(seed)
+    background = 0.3 * _blocks(rng, size, size, max(2, size // 8)) + 0.7 * _texture(rng, size, size)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    across = (np.cos(angle) * x + np.sin(angle) * y) * (2 * np.pi / SHIMMER_PERIOD)
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    for t in range(num_frames):
+        stripes = SHIMMER_AMPLITUDE * np.sin(across + rng.uniform(0, 2 * np.pi))
+        frames[t] = np.clip((background + stripes[..., None]) * 255 + 0.5, 0, 255).astype(np.uint8)
     return frames
 
 

@@ -121,4 +121,5 @@ def test_quickstart_settings():
     assert cfg.model.ratio == 2 and cfg.model.lr == 1e-3 and cfg.model.weight_decay == 0.0
     assert cfg.model.guide_init == "default" and cfg.model.guide_paste_known is False
     assert cfg.stages.joint.model == "combcn,cn2d" and "schedule.max_steps" not in cfg.stages.joint
-    assert cfg.schedule.max_steps == 300 and cfg.pretrain_steps == 400
+    assert cfg.schedule.max_steps == 250 and cfg.pretrain_steps == 300
+    assert cfg.model.lr_schedule == "cosine"

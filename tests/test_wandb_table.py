@@ -119,3 +119,16 @@ def test_ablation_dashboard_has_a_table_per_schedule_and_method_means(tmp_path, 
     ]
     assert logged_value(tmp_path, "fast/dip/psnr_hole") == pytest.approx(15.0)  # 2-clip mean
     assert logged_value(tmp_path, "fast/telea/psnr_hole") == pytest.approx(20.0)
+
+
+def test_each_training_job_of_a_process_gets_its_own_run(tmp_path, data_dir, offline):
+    """A Hydra multirun's jobs share one process: each must log into its own wandb run."""
+    from vidinpaint.train import train
+
+    for seed in (1, 2):
+        overrides = ["model=cn2d", "logger=wandb", "schedule=tiny", f"seed={seed}"]
+        overrides += [f"paths.data_dir={data_dir}", "num_samples=0", *TINY]
+        train(compose_config("train", overrides, output_dir=tmp_path / f"seed_{seed}"))
+    runs = [list((tmp_path / f"seed_{seed}").glob("**/wandb/offline-run-*")) for seed in (1, 2)]
+    assert [len(found) for found in runs] == [1, 1]
+    assert wandb.run is None

@@ -107,6 +107,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         with torch.no_grad():
             batches = runs.first_batches(datamodule, cfg.split, cfg.num_samples)
             runs.write_samples(system, batches, output_dir, loggers)
+    runs.finish_loggers(loggers)
     return scores
 
 

@@ -45,6 +45,14 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
+def finish_loggers(loggers: list[Logger]) -> None:
+    """Closes each wandb run: the jobs of a Hydra multirun share one process, and without this
+    every later job would log into the first job's run."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
+
+
 def callbacks_and_loggers(cfg: DictConfig) -> tuple[list[Callback], list[Logger]]:
     """The run's callbacks and loggers (the LR monitor only where there is a logger)."""
     callbacks, loggers = (

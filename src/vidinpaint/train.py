@@ -59,6 +59,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.num_samples:
             batches = runs.first_batches(datamodule, "val", cfg.num_samples)
             runs.write_samples(system, batches, output_dir, loggers)
+    runs.finish_loggers(loggers)
     return {**metrics, **record}
 
 

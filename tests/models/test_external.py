@@ -250,3 +250,26 @@ def test_guide_init_option_and_protocol_record():
     assert default.protocol["protocol/decay_norm_and_bias"] is False
     with pytest.raises(ValueError, match="guide_init"):
         CompletionSystem(method="combcn", guide_init="ones")
+
+
+def test_cosine_lr_schedule_decays_to_zero_at_max_steps():
+    import math
+
+    from lightning.pytorch import Trainer
+
+    system = CompletionSystem(method="cn2d", lr=1e-3, lr_schedule="cosine")
+    system.trainer = Trainer(max_steps=8, logger=False, enable_checkpointing=False)
+    config = system.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert config["lr_scheduler"]["interval"] == "step"
+    rates = []
+    for _ in range(8):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([1e-3 * (1 + math.cos(math.pi * k / 8)) / 2 for k in range(8)])
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    constant = CompletionSystem(method="cn2d", lr=1e-3).configure_optimizers()
+    assert isinstance(constant, torch.optim.Adam) and constant.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        CompletionSystem(method="cn2d", lr_schedule="step")

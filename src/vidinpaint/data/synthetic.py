@@ -22,7 +22,7 @@ FPS = 25.0
 SCENES = ("objects", "occlusion", "shimmer")
 # shimmer: stripe period in pixels (2 px of the 3DCN grid at r = 2) and stripe amplitude
 SHIMMER_PERIOD = 4.0
-SHIMMER_AMPLITUDE = 0.35
+SHIMMER_AMPLITUDE = 0.45
 
 
 def _texture(rng: np.random.Generator, height: int, width: int, waves: int = 6) -> np.ndarray:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("cn3d", "combcn", "cn2d")
 GUIDE_INITS = ("default", "zero")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class CompletionSystem(L.LightningModule):
@@ -41,6 +42,7 @@ class CompletionSystem(L.LightningModule):
         ratio: 3DCN down-sampling rate r (2 in the paper, 4 for ablation V-1).
         temporal_stride: 3DCN strides in time too (ablation V-2).
         lr: Adam learning rate.
+        lr_schedule: ``constant`` (the paper's) or ``cosine`` (decayed to 0 at max_steps).
         weight_decay: L2 weight decay (the paper's "regression weight") on convolution kernels.
         decay_norm_and_bias: also decay BatchNorm scales/shifts and biases (every parameter).
         alpha: weight of L_CombCN in eq. (3).
@@ -63,6 +65,7 @@ class CompletionSystem(L.LightningModule):
         ratio: int = 2,
         temporal_stride: bool = False,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
         weight_decay: float = 0.01,
         decay_norm_and_bias: bool = False,
         alpha: float = 1.0,
@@ -85,6 +88,8 @@ class CompletionSystem(L.LightningModule):
             raise ValueError(f"ratio (3DCN down-sampling r) must be 2 or 4, got {ratio}")
         if freeze_cn3d and method != "combcn":
             raise ValueError("freeze_cn3d only applies to method=combcn")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if guide_init not in GUIDE_INITS:
             raise ValueError(f"guide_init must be one of {GUIDE_INITS}, got {guide_init!r}")
         self.save_hyperparameters()
@@ -170,15 +175,29 @@ class CompletionSystem(L.LightningModule):
         ]
         return [g for g in groups if g["params"]]
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+        """Adam at ``lr`` (the paper's constant rate), or with ``lr_schedule=cosine`` decayed
+        along a cosine to 0 at the trainer's ``max_steps``, stepped every optimiser step."""
+        optimizer = torch.optim.Adam(
             self.parameter_groups(), lr=self.hparams.lr, fused=self.hparams.fused_adam
         )
+        if self.hparams.lr_schedule == "constant":
+            return optimizer
+        if self.trainer.max_steps <= 0:
+            raise ValueError("lr_schedule=cosine needs a step budget: set schedule.max_steps")
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.trainer.max_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
 
     @property
     def protocol(self) -> dict[str, object]:
         """The evaluation/training protocol choices of this run, for ``metrics.json``."""
-        keys = ("weight_decay", "decay_norm_and_bias", "guide_paste_known", "guide_init")
+        keys = (
+            "weight_decay",
+            "decay_norm_and_bias",
+            "guide_paste_known",
+            "guide_init",
+            "lr_schedule",
+        )
         return {f"protocol/{k}": self.hparams[k] for k in keys} | {
             "protocol/l1_hole_3dcn": "255 x eq. (1) at H/r (val/l1_hole_3dcn_low)"
         }

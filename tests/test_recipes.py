@@ -146,6 +146,11 @@ def test_quickstart_writes_the_seeded_table(tmp_path, data_dir):
         "sweep=quickstart",
         "seeds=1,2",
         "pretrain_steps=4",
+        # the quickstart experiment sets its own schedule, over schedule=tiny
+        "schedule.max_steps=4",
+        "schedule.val_check_interval=2",
+        "schedule.limit_val_batches=1",
+        "schedule.checkpoint_every=2",
         f"paths.data_dir={data_dir}",
         "data.adapter.num_videos=4",
         "data.adapter.num_frames=8",

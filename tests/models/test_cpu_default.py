@@ -61,19 +61,7 @@ def test_residual_network_starts_at_the_fill_and_keeps_known_pixels():
     video = torch.nn.functional.interpolate(torch.rand(4, 3, 8, 8, generator=gen), (64, 64))
     mask = torch.zeros(4, 1, 64, 64)
     mask[:, :, 20:40, 24:44] = 1
-    system = InternalLearningSystem(
-        method="dip_vid_flow",
-        epochs=1,
-        iters_per_batch=1,
-        batches_per_epoch=1,
-        batch_frames=3,
-        intervals=(1,),
-        perceptual_weight=0,
-        pad_mode="replicate",
-        hole_init="propagate",
-        residual=True,
-        accelerator="cpu",
-    )
+    system = tiny_system()
     image, _ = system(make_noise(3, 64, 64, seed=0))
     assert torch.equal(image, torch.full_like(image, 0.5))  # zero image head: fill unchanged
     fill, _ = propagate_fill(video, mask)

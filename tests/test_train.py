@@ -74,6 +74,14 @@ def test_resume_continues_at_the_step_reached(tmp_path, data_dir):
     assert json.loads((tmp_path / "run/metrics.json").read_text())["global_step"] == 4
 
 
+def test_last_checkpoint_holds_the_last_step_whatever_checkpoint_every(tmp_path, data_dir):
+    """5 steps, a checkpoint every 2: last.ckpt is step 5, not the periodic step 4."""
+    overrides = ("schedule.max_steps=5", "schedule.checkpoint_every=2", "num_samples=0")
+    result = train(train_cfg(tmp_path, data_dir, *overrides))
+    ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 5 == result["global_step"]
+
+
 def test_eval_scores_a_checkpoint(tmp_path, data_dir):
     train(train_cfg(tmp_path, data_dir, "model=combcn", "num_samples=0"))
     cfg = compose_config(

@@ -12,13 +12,19 @@ from lightning.pytorch.callbacks import Callback, RichProgressBar
 log = logging.getLogger(__name__)
 
 
-class SaveLastOnException(Callback):
-    """Writes ``<dirpath>/last.ckpt`` when fitting stops on an exception (Ctrl-C, SIGTERM,
-    an error), so that ``ckpt_path=last`` resumes at the step reached. Unlike Lightning's
+class SaveLast(Callback):
+    """Writes ``<dirpath>/last.ckpt`` when fitting ends: after its last step (ModelCheckpoint
+    writes every ``checkpoint_every`` steps only, so a run of 250 steps would otherwise keep
+    step 200) and when it stops on an exception (Ctrl-C, SIGTERM, an error), so that
+    ``ckpt_path=last`` resumes at the step reached. Unlike Lightning's
     ``OnExceptionCheckpoint``, the file is kept after a clean finish."""
 
     def __init__(self, dirpath: str | Path) -> None:
         self.path = Path(dirpath) / "last.ckpt"
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step > 0 and not trainer.fast_dev_run:
+            trainer.save_checkpoint(self.path)
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException

@@ -2,7 +2,7 @@
 
     python experiments/aaai19_ablation.py data.root=/data/300VW  [vidinpaint-train overrides]
     python experiments/aaai19_ablation.py --name aaai19_ablation_small seeds=1,2,3 data=synthetic \\
-        data.adapter.scene=occlusion ...   # at CPU scale: the command in experiments/README.md
+        data.adapter.scene=shimmer ...   # at CPU scale: the command in experiments/README.md
 
 Writes experiments/results/<name>.md (mean ± std over the seeds; the paper's numbers beside
 ours only when the runs are on 300VW, otherwise labelled a smoke test on the dataset used; a

@@ -95,7 +95,7 @@ def main() -> None:
     table = "\n".join(lines)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "aaai19_quickstart_options.md").write_text(
-        "# Quickstart CombCN under other protocol options (smoke test on synthetic occlusion "
+        "# Quickstart CombCN under other protocol options (smoke test on the synthetic quickstart "
         "videos)\n\n"
         f"command: `python experiments/aaai19_quickstart_options.py {args.quickstart_dir}` "
         f"after `make train`; seeds {seeds}, each with its own pre-trained 3DCN\n\n"

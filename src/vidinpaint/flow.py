@@ -383,15 +383,15 @@ def temporal_smooth(
     hole = (hole > 0.5).to(frames.dtype)
     next_valid = forward_backward_valid(forward, backward)
     previous_valid = forward_backward_valid(backward, forward)
+    # the weights do not change between iterations: computed once
+    pad_last, pad_first = (0, 0, 0, 0, 0, 0, 0, 1), (0, 0, 0, 0, 0, 0, 1, 0)  # in time
+    weight = self_weight + F.pad(next_valid, pad_last) + F.pad(previous_valid, pad_first)
     smoothed = frames
     for _ in range(iterations):
-        total = self_weight * smoothed
-        weight = torch.full_like(hole, self_weight)
         following, _ = backward_warp(smoothed[1:], forward)
         preceding, _ = backward_warp(smoothed[:-1], backward)
-        total = total + F.pad(following * next_valid, (0, 0, 0, 0, 0, 0, 0, 1))
-        total = total + F.pad(preceding * previous_valid, (0, 0, 0, 0, 0, 0, 1, 0))
-        weight = weight + F.pad(next_valid, (0, 0, 0, 0, 0, 0, 0, 1))
-        weight = weight + F.pad(previous_valid, (0, 0, 0, 0, 0, 0, 1, 0))
+        total = self_weight * smoothed
+        total = total + F.pad(following * next_valid, pad_last)
+        total = total + F.pad(preceding * previous_valid, pad_first)
         smoothed = frames * (1 - hole) + total / weight * hole
     return smoothed

@@ -3,11 +3,13 @@
 - ``telea``: OpenCV's fast-marching fill (Telea, 2004) of every frame on its own;
 - ``propagate``: flow-guided propagation (the idea behind DFVI and FGVC, without their learned
   parts): the flow between consecutive frames is estimated (``flow.video_flows``, DIS by
-  default) on Telea-filled frames, replaced inside the (dilated) hole by its smooth harmonic
-  fill (``flow.complete_flow``), each hole pixel is followed along the chain of flows forward
-  and backward to the nearest frame where it is known (``flow.follow_flow_chain``), the two
-  candidates are blended with weights 1 / temporal distance, and pixels never seen are filled
-  with Telea.
+  default) on Telea-filled frames, replaced inside the (dilated) holes of both frames of the
+  pair by its smooth harmonic fill (``flow.complete_flow``), each hole pixel is followed along
+  the chain of flows forward and backward to the nearest frame where it is known
+  (``flow.follow_flow_chain``), the two candidates are blended with weights 1 / temporal
+  distance, and pixels never seen are filled with Telea. Each further pass (``passes``)
+  estimates the flows again on the filled video and propagates along them: the hole content
+  the flow sees gets closer to the truth, and so does the flow.
 
 ``ClassicSystem`` has the learned systems' ``inpaint(video, mask, progress)`` and trains nothing.
 """
@@ -63,8 +65,9 @@ def propagate_fill(
     flow_method: str = "dis",
     raft_weights: str | None = None,
     telea_radius: int = 3,
-    flow_dilate: int = 2,
+    flow_dilate: int = 4,
     flow_iterations: int = 20,
+    passes: int = 3,
 ) -> tuple[Tensor, Tensor]:
     """Flow-guided propagation (module docstring).
 
@@ -73,14 +76,31 @@ def propagate_fill(
     {0, 1}: hole pixels filled from another frame, the rest of the hole is Telea's).
     """
     _check_video(video, hole)
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
     hole = (hole > 0.5).float().cpu()
     video = video.float().cpu()
-    start = telea_fill(video, hole, telea_radius)
+    filled = telea_fill(video, hole, telea_radius)
     if video.shape[0] < 2:
-        return start, torch.zeros_like(hole)
-    flows = video_flows(start, (1,), flow_method, raft_weights)
-    forward = complete_flow(flows[(1, "f")], hole[:-1], flow_dilate, flow_iterations)
-    backward = complete_flow(flows[(1, "b")], hole[1:], flow_dilate, flow_iterations)
+        return filled, torch.zeros_like(hole)
+    # the flow of a pair is contaminated wherever either frame shows filled-in content
+    pair_hole = torch.maximum(hole[:-1], hole[1:])
+    for done in range(passes):
+        flows = video_flows(filled, (1,), flow_method, raft_weights)
+        forward, backward = flows[(1, "f")], flows[(1, "b")]
+        if done == 0:
+            forward = complete_flow(forward, pair_hole, flow_dilate, flow_iterations)
+            backward = complete_flow(backward, pair_hole, flow_dilate, flow_iterations)
+        filled, seen = _propagate_once(video, hole, forward, backward, telea_radius)
+    log.debug("propagate: %.1f%% of the hole seen in other frames", 100 * seen.sum() / hole.sum())
+    return filled, seen
+
+
+def _propagate_once(
+    video: Tensor, hole: Tensor, forward: Tensor, backward: Tensor, telea_radius: int
+) -> tuple[Tensor, Tensor]:
+    """One propagation along interval-1 flows (T-1, 2, H, W) (``video_flows`` order):
+    (filled, seen) as ``propagate_fill``."""
     propagated = torch.zeros_like(video)
     seen = torch.zeros_like(hole)
     for t in range(video.shape[0]):
@@ -96,9 +116,7 @@ def propagate_fill(
         propagated[t] = total / weight.clamp(min=1e-6)
     filled = video * (1 - seen) + propagated * seen
     rest = hole * (1 - seen)
-    filled = torch.where(rest > 0, telea_fill(filled, rest, telea_radius), filled)
-    log.debug("propagate: %.1f%% of the hole seen in other frames", 100 * seen.sum() / hole.sum())
-    return filled, seen
+    return torch.where(rest > 0, telea_fill(filled, rest, telea_radius), filled), seen
 
 
 class ClassicSystem(torch.nn.Module):
@@ -108,8 +126,10 @@ class ClassicSystem(torch.nn.Module):
         method: one of ``METHODS``.
         telea_radius: neighbourhood radius of OpenCV's Telea fill (pixels).
         flow_method, raft_weights: flow estimator of ``propagate`` (``dis`` or ``raft``).
-        flow_dilate: pixels the hole is grown by before the flow inside it is completed.
+        flow_dilate: pixels the holes are grown by before the flow inside them is completed.
         flow_iterations: Jacobi iterations per pyramid level of the flow completion.
+        passes: propagations, each along the flows of the previous fill (1: the flows of the
+            Telea-filled frames, completed in the holes).
         smooth_iterations: ``propagate``'s fill averaged this many times with its flow
             correspondents in the neighbouring frames (``flow.temporal_smooth`` along the
             flows of the filled video; 0: off, the baseline). The same step as
@@ -122,22 +142,26 @@ class ClassicSystem(torch.nn.Module):
         telea_radius: int = 3,
         flow_method: str = "dis",
         raft_weights: str | None = None,
-        flow_dilate: int = 2,
+        flow_dilate: int = 4,
         flow_iterations: int = 20,
+        passes: int = 3,
         smooth_iterations: int = 0,
     ) -> None:
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if telea_radius < 1 or min(flow_dilate, flow_iterations, smooth_iterations) < 0:
+        counts = (flow_dilate, flow_iterations, smooth_iterations)
+        if min(telea_radius, passes) < 1 or min(counts) < 0:
             raise ValueError(
-                f"telea_radius must be >= 1, flow_dilate, flow_iterations and smooth_iterations "
-                f">= 0, got {telea_radius}, {flow_dilate}, {flow_iterations}, {smooth_iterations}"
+                f"telea_radius and passes must be >= 1, flow_dilate, flow_iterations and "
+                f"smooth_iterations >= 0, got {telea_radius}, {passes}, {flow_dilate}, "
+                f"{flow_iterations}, {smooth_iterations}"
             )
         self.method = method
         self.telea_radius = telea_radius
         self.flow_method, self.raft_weights = flow_method, raft_weights
         self.flow_dilate, self.flow_iterations = flow_dilate, flow_iterations
+        self.passes = passes
         self.smooth_iterations = smooth_iterations
         # nothing is optimised (the benchmark counts the iterations of a fit)
         self.recon_history: list[float] = []
@@ -157,6 +181,7 @@ class ClassicSystem(torch.nn.Module):
             self.telea_radius,
             self.flow_dilate,
             self.flow_iterations,
+            self.passes,
         )
         if self.smooth_iterations and video.shape[0] > 1:
             flows = video_flows(filled, (1,), self.flow_method, self.raft_weights)

@@ -1,5 +1,5 @@
 """vidinpaint-inpaint's default for internal learning: schedule=cpu (DIP-Vid-Flow refining the
-propagate fill, then flow-guided temporal smoothing; the working size chosen from the input),
+propagate fill; the working size chosen from the input),
 and schedule=paper left as the paper's method."""
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ def test_default_schedule_is_the_named_cpu_variant():
         **PAPER_OPTIONS,
         "hole_init": "propagate",
         "residual": True,
-        "smooth_iterations": 8,
         "pad_mode": "replicate",
     }
     assert {key: model[key] for key in cpu_options} == cpu_options

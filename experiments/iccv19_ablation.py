@@ -197,7 +197,7 @@ def plot_quality_per_minute(record: dict, path: Path) -> None:
         label = f"{row['method']} ({row['schedule']})"
         ax.plot(seconds, psnr, style, color=colour, label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("wall seconds (shared 2-core CPU)")
+    ax.set_xlabel("wall seconds of the fit (build machine CPU, one thread)")
     ax.set_ylabel("hole PSNR (dB)")
     ax.set_title(f"quality per minute: {record['benchmark']['curve_clip']}")
     ax.grid(alpha=0.3)

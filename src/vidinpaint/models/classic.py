@@ -132,8 +132,8 @@ class ClassicSystem(torch.nn.Module):
             Telea-filled frames, completed in the holes).
         smooth_iterations: ``propagate``'s fill averaged this many times with its flow
             correspondents in the neighbouring frames (``flow.temporal_smooth`` along the
-            flows of the filled video; 0: off, the baseline). The same step as
-            dip_vid_flow_cpu's, without the network.
+            flows of the filled video; 0: off, the default). The same step as
+            dip_vid_flow's ``smooth_iterations``, without the network.
     """
 
     def __init__(

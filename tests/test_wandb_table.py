@@ -15,8 +15,10 @@ import torch
 import wandb
 
 from helpers import TINY, compose_config
+from test_train import train, train_cfg
 from vidinpaint import dashboards
 from vidinpaint.eval import evaluate
+from vidinpaint.models.external import CompletionSystem
 
 ABLATION = Path(__file__).resolve().parents[1] / "experiments" / "iccv19_ablation.py"
 
@@ -96,6 +98,35 @@ def test_eval_logs_one_row_per_clip_next_to_the_scalars(tmp_path, data_dir, offl
     # the table's SSIMs average to the run's val/ssim (the same clips, scored once)
     mean_ssim = sum(row[3] for row in table["data"]) / len(table["data"])
     assert mean_ssim == pytest.approx(scores["val/ssim"], rel=1e-6)
+
+
+def test_eval_of_a_checkpoint_runs_each_clip_once_for_the_table_and_the_scalars(
+    tmp_path, data_dir, offline, monkeypatch
+):
+    train(train_cfg(tmp_path, data_dir, "model=cn2d", "num_samples=0"))
+    forward = CompletionSystem.forward
+    calls = []
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[0].shape[0])
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(CompletionSystem, "forward", counted)
+    overrides = [f"ckpt={tmp_path}/run/checkpoints/last.ckpt", "logger=wandb", "num_samples=0"]
+    cfg = compose_config(
+        "eval", [*overrides, f"paths.data_dir={data_dir}", *TINY], output_dir=tmp_path / "eval"
+    )
+    scores = evaluate(cfg)
+    wandb.finish()
+    table = logged_table(tmp_path / "eval", "val/clips")
+    rows = table["data"]
+    # every clip went through the network once: the rows come from the validation steps
+    assert len(rows) == sum(calls) >= 2
+    assert {row[1] for row in rows} == {"cn2d"} and all("@" in row[0] for row in rows)
+    columns = list(dashboards.CLIP_COLUMNS)
+    for name in ("ssim", "ewarp"):
+        mean = sum(row[columns.index(name)] for row in rows) / len(rows)
+        assert mean == pytest.approx(scores[f"val/{name}"], rel=1e-5)
 
 
 def test_ablation_dashboard_has_a_table_per_schedule_and_method_means(tmp_path, offline):

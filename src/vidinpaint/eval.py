@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 from rich.progress import track
 
-from vidinpaint import CONF_DIR, checkpoints, checks, dashboards, errors, evaluation, metrics, runs
+from vidinpaint import CONF_DIR, checkpoints, checks, dashboards, errors, evaluation, runs
 from vidinpaint.models.external import CompletionSystem
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,15 @@ def inpaint_clips(
         clips = zip(batch["video"], batch["mask"], batch["path"], batch["start"], strict=True)
         for video, mask, path, start in clips:
             begin = time.perf_counter()
-            pred = system.inpaint(video, mask, progress=False)
+            pred = system.inpaint(video, mask, progress=False)[None]
             seconds = time.perf_counter() - begin
-            clip = evaluation.score_clips(pred[None], video[None], mask[None], flow_method="dis")
+            clip = evaluation.score_clips(pred, video[None], mask[None], flow_method="dis")
             scores.append({k: float(v) for k, v in clip.items()})
-            done = evaluation.composite(pred, video, mask)
-            hole = {**scores[-1], "psnr_hole": float(metrics.psnr_masked(done, video, mask))}
-            thumb = dashboards.thumbnail(video, mask, done, video)
-            name = f"{Path(path).name}@{int(start)}"
-            rows.append(dashboards.clip_row(name, method, hole, seconds, thumb))
+            ewarps = [scores[-1]["ewarp"]] if "ewarp" in scores[-1] else None
+            name = evaluation.clip_name(path, start)
+            rows += evaluation.clip_rows(
+                pred, video[None], mask[None], [name], method, seconds, ewarps
+            )
     return scores, rows
 
 
@@ -81,10 +81,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt:
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         run = trainer.validate if cfg.split == "val" else trainer.test
+        table = any(isinstance(logger, WandbLogger) for logger in loggers)
+        # one process: the validation / test steps collect the rows while scoring; several:
+        # each holds its share of the clips, so the clips are inpainted again for the table
+        collect = table and trainer.world_size == 1
+        system.clip_rows = [] if collect else None
         scores = runs.scalar_metrics(run(system, datamodule=datamodule)[0])
         method, step = system.hparams.method, system.global_step
-        if any(isinstance(logger, WandbLogger) for logger in loggers):
-            rows = inpaint_clips(system, datamodule, cfg.split, method)[1]
+        if table:
+            rows = (
+                system.clip_rows
+                if collect
+                else inpaint_clips(system, datamodule, cfg.split, method)[1]
+            )
             log_clip_table(loggers, cfg.split, rows, {})
     else:
         system = hydra.utils.instantiate(cfg.model)

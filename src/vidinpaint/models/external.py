@@ -12,6 +12,7 @@ One system serves the three methods of Table 2 (``method``):
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import lightning as L
@@ -94,6 +95,8 @@ class CompletionSystem(L.LightningModule):
             raise ValueError(f"guide_init must be one of {GUIDE_INITS}, got {guide_init!r}")
         self.save_hyperparameters()
         self.method = method
+        # vidinpaint-eval sets a list here to collect one dashboard row per validated clip
+        self.clip_rows: list[dict] | None = None
         self.ratio = ratio
         self.cn3d = CN3D(temporal_stride=temporal_stride) if method != "cn2d" else None
         self.combcn = (
@@ -283,17 +286,31 @@ class CompletionSystem(L.LightningModule):
 
     def _evaluate(self, batch: dict, stage: str) -> None:
         video, mask = batch["video"], batch["mask"]
+        begin = time.perf_counter()
         out = self(batch["masked"], mask)
+        pred = self.prediction(out)
+        collect = self.clip_rows is not None
+        if collect and pred.is_cuda:
+            torch.cuda.synchronize(pred.device)
+        seconds = (time.perf_counter() - begin) / video.shape[0]
         values = {k: v.detach() for k, v in self.losses(out, video, mask).items()}
+        flow_method, raft_weights = self.hparams.flow_method, self.hparams.raft_weights
+        # per-clip rows need each clip's ewarp: computed once, averaged for the batch
         values.update(
             evaluation.score_clips(
-                self.prediction(out),
-                video,
-                mask,
-                flow_method=self.hparams.flow_method,
-                raft_weights=self.hparams.raft_weights,
+                pred, video, mask, None if collect else flow_method, raft_weights
             )
         )
+        if collect:
+            done = evaluation.composite(pred.float(), video.float(), mask.float())
+            ewarps = None
+            if flow_method and video.shape[1] > 1:
+                ewarps = evaluation.clip_ewarps(done, video, flow_method, raft_weights)
+                values["ewarp"] = torch.tensor(sum(ewarps) / len(ewarps))
+            names = [evaluation.clip_name(*c) for c in zip(batch["path"], batch["start"])]
+            self.clip_rows += evaluation.clip_rows(
+                pred, video, mask, names, self.method, seconds, ewarps
+            )
         # the simplest baseline on the same holes: the network input, holes = the mean pixel
         values["l1_hole_fill"] = l1_hole(batch["masked"], video, mask)
         if "loss_3dcn" in values:  # Table 2's 3DCN unit: eq. (1) at H/r, in [0,255]

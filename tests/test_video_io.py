@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from vidinpaint import video_io
 from vidinpaint.video_io import (
     FOLDER_FPS,
     MaskSource,
@@ -154,6 +155,20 @@ def test_video_source_knows_its_size_and_streams_chunks(tmp_path, width):
     chunks = list(source.chunks(4))
     assert [len(c) for c in chunks] == [4, 4, 3]
     assert torch.equal(torch.cat(chunks), frames)
+
+
+def test_a_file_pyav_cannot_open_streams_through_decord(tmp_path, monkeypatch):
+    frames = random_uint8(11, 32, 64)
+    path = write_video(tmp_path / "clip.mp4", frames, fps=10, lossless=True)
+
+    def refuse(path):
+        raise RuntimeError("no PyAV here")
+
+    monkeypatch.setattr(video_io, "_PyAVFile", refuse)
+    source = VideoSource(path)
+    assert type(source._file).__name__ == "_DecordFile"
+    assert (source.num_frames, source.height, source.width) == (11, 32, 64)
+    assert torch.equal(torch.cat(list(source.chunks(4))), frames)  # seeks back between reads
 
 
 def test_frame_folder_streams_and_names_a_frame_of_another_size(tmp_path):

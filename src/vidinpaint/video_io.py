@@ -45,7 +45,13 @@ def _first_line(err: BaseException) -> str:
 
 
 class _DecordFile:
-    """A video file through decord: random access, frame count from the container."""
+    """A video file through decord, for files PyAV cannot open; frame count from the container.
+
+    After a ``get_batch`` decord's decoder thread goes on decoding the following frames into
+    memory while the caller works (a 2,000-frame 720p file: 5 GB within seconds); seeking back
+    to frame 0 after each read stops it, at the cost of decoding from the last keyframe again
+    on the next read.
+    """
 
     def __init__(self, path: Path) -> None:
         import decord
@@ -55,18 +61,21 @@ class _DecordFile:
         if self.num_frames:
             # get_batch, not reader[0]: decord fails only there for some widths (48)
             self.height, self.width = self.reader.get_batch([0]).shape[1:3]
+            self.reader.seek(0)
         self.fps = float(self.reader.get_avg_fps())
 
     def chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
         for start in range(0, self.num_frames, chunk_frames):
             stop = min(start + chunk_frames, self.num_frames)
-            yield self.reader.get_batch(list(range(start, stop))).asnumpy()
+            frames = self.reader.get_batch(list(range(start, stop))).asnumpy()
+            self.reader.seek(0)
+            yield frames
 
 
 class _PyAVFile:
-    """A video file through PyAV (decoded in order), for files decord rejects (it fails a
-    buffer-size check for some small frame widths such as 48). The frame count comes from the
-    container, or from counting its packets (no decoding)."""
+    """A video file through PyAV, decoded in order: memory is bounded by the chunk being read
+    (decord's decoder runs ahead of the reader, see ``_DecordFile``). The frame count comes
+    from the container, or from counting its packets (no decoding)."""
 
     def __init__(self, path: Path) -> None:
         import av
@@ -80,6 +89,9 @@ class _PyAVFile:
             self.num_frames = stream.frames or sum(
                 1 for packet in container.demux(stream) if packet.size
             )
+        if self.num_frames:
+            with av.open(str(path)) as container:  # a file that opens but cannot be decoded
+                next(container.decode(container.streams.video[0]))
 
     def chunks(self, chunk_frames: int) -> Iterator[np.ndarray]:
         import av
@@ -96,16 +108,16 @@ class _PyAVFile:
 
 
 def _open_video_file(path: Path) -> _DecordFile | _PyAVFile:
-    """decord, or PyAV where decord fails; the file is reported unreadable if both fail."""
+    """PyAV, or decord where PyAV fails; the file is reported unreadable if both fail."""
     try:
-        return _DecordFile(path)
-    except Exception as err:  # decord raises its own DECORDError/RuntimeError types
+        return _PyAVFile(path)
+    except Exception as err:  # PyAV raises av.error.* types, or finds no video stream
         message = _first_line(err)
     try:
-        opened = _PyAVFile(path)
-    except Exception as err:
+        opened = _DecordFile(path)
+    except Exception as err:  # decord raises its own DECORDError/RuntimeError types
         raise VideoReadError(f"cannot decode video {path}: {message}") from err
-    log.debug("decord could not read %s (%s); decoding with PyAV", path, message)
+    log.debug("PyAV could not read %s (%s); decoding with decord", path, message)
     return opened
 
 
@@ -133,7 +145,7 @@ def _check_frame_size(array: np.ndarray, size: tuple[int, int], file: Path, firs
 
 
 class VideoSource:
-    """A video file (decord; PyAV where decord fails) or a folder of jpg/png frames (sorted by
+    """A video file (PyAV; decord where PyAV fails) or a folder of jpg/png frames (sorted by
     file name), read chunk by chunk.
 
     ``num_frames``, ``height``, ``width`` and ``fps`` come from the container (or the file list

@@ -85,10 +85,10 @@ def propagate_fill(
         return filled, torch.zeros_like(hole)
     # the flow of a pair is contaminated wherever either frame shows filled-in content
     pair_hole = torch.maximum(hole[:-1], hole[1:])
-    for done in range(passes):
+    for pass_index in range(passes):
         flows = video_flows(filled, (1,), flow_method, raft_weights)
         forward, backward = flows[(1, "f")], flows[(1, "b")]
-        if done == 0:
+        if pass_index == 0:
             forward = complete_flow(forward, pair_hole, flow_dilate, flow_iterations)
             backward = complete_flow(backward, pair_hole, flow_dilate, flow_iterations)
         filled, seen = _propagate_once(video, hole, forward, backward, telea_radius)

@@ -294,19 +294,14 @@ class CompletionSystem(L.LightningModule):
             torch.cuda.synchronize(pred.device)
         seconds = (time.perf_counter() - begin) / video.shape[0]
         values = {k: v.detach() for k, v in self.losses(out, video, mask).items()}
-        flow_method, raft_weights = self.hparams.flow_method, self.hparams.raft_weights
-        # per-clip rows need each clip's ewarp: computed once, averaged for the batch
-        values.update(
-            evaluation.score_clips(
-                pred, video, mask, None if collect else flow_method, raft_weights
-            )
-        )
-        if collect:
+        values.update(evaluation.score_clips(pred, video, mask))
+        # ewarp per clip (the batch's is their mean; the rows below show each)
+        ewarps, flow_method = None, self.hparams.flow_method
+        if flow_method and video.shape[1] > 1:
             done = evaluation.composite(pred.float(), video.float(), mask.float())
-            ewarps = None
-            if flow_method and video.shape[1] > 1:
-                ewarps = evaluation.clip_ewarps(done, video, flow_method, raft_weights)
-                values["ewarp"] = torch.tensor(sum(ewarps) / len(ewarps))
+            ewarps = evaluation.clip_ewarps(done, video, flow_method, self.hparams.raft_weights)
+            values["ewarp"] = torch.tensor(sum(ewarps) / len(ewarps))
+        if collect:
             names = [evaluation.clip_name(*c) for c in zip(batch["path"], batch["start"])]
             self.clip_rows += evaluation.clip_rows(
                 pred, video, mask, names, self.method, seconds, ewarps

@@ -15,9 +15,10 @@ from vidinpaint.flow import (
     complete_flow,
     estimate_flow,
     fill_harmonic,
-    follow_flow_chain,
     forward_backward_valid,
+    sample_sources,
     temporal_smooth,
+    trace_holes,
     video_flows,
 )
 
@@ -176,24 +177,78 @@ def test_complete_flow_replaces_garbage_in_the_dilated_hole():
     assert torch.allclose(complete_flow(garbage, hole, dilate=1), flow, atol=1e-5)
 
 
-def test_follow_flow_chain_finds_the_nearest_known_frame():
+def test_trace_holes_finds_the_nearest_known_frame():
     # the content moves 2 px right per frame: pixel (y, x) of frame t is at x + 2 in frame t + 1
     frames = torch.rand(5, 3, 8, 16)
     hole = torch.zeros(5, 1, 8, 16)
     hole[0, :, :, 2:4] = 1
     hole[1, :, :, 4:6] = 1  # the same content is still hidden one frame later
-    flows = constant_flow(4, 8, 16, 2.0, 0.0)
-    colour, found, distance = follow_flow_chain(frames, hole, flows, start=0, step=1)
-    assert found[0, :, 2:4].all() and torch.equal(distance[0, :, 2:4], torch.full((8, 2), 2.0))
-    assert torch.allclose(colour[:, :, 2:4], frames[2, :, :, 6:8], atol=1e-5)
-    # pixels whose chain leaves the frame before meeting a known frame are not found
-    assert not found[0, :, 14:].any()
-    colour, found, distance = follow_flow_chain(frames, hole, -flows, start=2, step=-1)
-    assert found[0, :, 8:10].all() and torch.equal(distance[0, :, 8:10], torch.ones(8, 2))
-    assert torch.allclose(colour[:, :, 8:10], frames[1, :, :, 6:8], atol=1e-5)
-    assert not found[0, :, 6:8].any()  # hidden in frames 1 and 0, then the video ends
+    hole[0, :, :, 14:16] = 1  # moves out of the frame before it is known anywhere
+    hole[2, :, :, 6:10] = 1
+    forward = constant_flow(4, 8, 16, 2.0, 0.0)
+    traces = trace_holes(hole, forward, -forward, step=1)
+    first = traces[0]
+    columns = first.index % 16
+    travelled = columns < 4
+    assert torch.equal(first.frame[travelled], torch.full((16,), 3))  # hidden in 1 and 2
+    colour, found = sample_sources(frames, hole, first)
+    assert found[travelled].all() and not found[columns >= 14].any()
+    expected = frames[3, :, :, 8:10].reshape(3, -1)
+    assert torch.allclose(colour[:, travelled], expected, atol=1e-5)
+    earlier = trace_holes(hole, forward, -forward, step=-1)[2]
+    columns = earlier.index % 16
+    assert torch.equal(earlier.frame[columns >= 8], torch.full((16,), 1))  # known in frame 1
+    assert torch.equal(earlier.frame[columns < 8], torch.full((16,), -1))  # hidden in 1 and 0
+    assert traces[4].index.numel() == 0
     with pytest.raises(ValueError, match="step"):
-        follow_flow_chain(frames, hole, flows, start=0, step=2)
+        trace_holes(hole, forward, -forward, step=2)
+
+
+def follow_reference(hole: torch.Tensor, flows: torch.Tensor, t: int, y: int, x: int):
+    """An independent computation: one pixel followed frame by frame along ``flows`` (the
+    flow from frame s to s + 1 at index s), sampled bilinearly at its current position, until
+    every bilinear corner is known; returns (frame, x, y) or None."""
+    num_frames, _, height, width = hole.shape
+    px, py = float(x), float(y)
+    for s in range(t, num_frames - 1):
+        grid = torch.tensor([[[[2 * px / (width - 1) - 1, 2 * py / (height - 1) - 1]]]])
+        step = torch.nn.functional.grid_sample(flows[s][None], grid, align_corners=True)
+        px, py = px + float(step[0, 0, 0, 0]), py + float(step[0, 1, 0, 0])
+        if not (0 <= px <= width - 1 and 0 <= py <= height - 1):
+            return None
+        x0, y0 = min(int(px), width - 2), min(int(py), height - 2)
+        if not hole[s + 1, 0, y0 : y0 + 2, x0 : x0 + 2].any():
+            return s + 1, px, py
+    return None
+
+
+def test_trace_holes_matches_a_pixel_by_pixel_chain_on_a_smooth_flow():
+    """The sweep interpolates the next frame's sources instead of following each pixel to the
+    end: on a smooth flow both give the same frame for nearly every pixel (they may differ
+    where a chain grazes the hole's edge) and the same position to a fraction of a pixel."""
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.rand(6, 2, 3, 4, generator=gen) * 2 - 1
+    flows = torch.nn.functional.interpolate(coarse, size=(24, 32), mode="bicubic") + 1.5
+    hole = torch.zeros(7, 1, 24, 32)
+    for t in range(7):
+        hole[t, :, 8:16, 4 + 2 * t : 12 + 2 * t] = 1  # a box moving with the content
+    traces = trace_holes(hole, flows, -flows, step=1)
+    compared, offsets = 0, []
+    for t in range(4):
+        trace = traces[t]
+        for k in range(trace.index.numel()):
+            y, x = divmod(int(trace.index[k]), 32)
+            reference = follow_reference(hole, flows, t, y, x)
+            if reference is None:
+                continue
+            compared += 1
+            if int(trace.frame[k]) != reference[0]:
+                continue
+            offsets.append(
+                math.hypot(trace.position[0, k] - reference[1], trace.position[1, k] - reference[2])
+            )
+    assert compared > 100 and len(offsets) >= 0.85 * compared  # the same frame for 85%
+    assert max(offsets) < 0.2 and sum(offsets) / len(offsets) < 0.05
 
 
 def test_temporal_smooth_averages_noise_along_the_flow_and_keeps_known_pixels():

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -310,47 +311,186 @@ def complete_flow(flow: Tensor, hole: Tensor, dilate: int = 2, iterations: int =
     return fill_harmonic(flow, grown.to(flow.dtype), iterations)
 
 
-def follow_flow_chain(
-    frames: Tensor, hole: Tensor, flows: Tensor, start: int, step: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Follows frame ``start``'s pixels along a chain of flows to the nearest frame where known.
+class Trace(NamedTuple):
+    """Where the hole pixels of one frame are known in other frames (one sweep direction).
 
-    frames: (T, C, H, W); hole: (T, 1, H, W), 1 = unknown; flows: (T-1, 2, H, W), the flow from
-    frame t to t + step stored at index min(t, t + step) (``video_flows(..)[(1, "f")]`` for
-    step=+1, ``[(1, "b")]`` for step=-1). A pixel is followed frame by frame until its position
-    lands where every bilinear neighbour is known (its colour is sampled there) or leaves the
-    frame (lost). Returns (colour (C, H, W), found (1, H, W) {0, 1}, distance (1, H, W) in
-    frames, 0 where not found).
+    index: (n,) long flat pixel index (y * W + x) of the frame's hole pixels; frame: (n,) long
+    source frame, -1 where none was found; position: (2, n) float (x, y) in the source frame;
+    error: (n,) float, the largest forward-backward round trip error (px) along the chain.
+    """
+
+    index: Tensor
+    frame: Tensor
+    position: Tensor
+    error: Tensor
+
+
+MIN_CORNER_WEIGHT = 1e-4
+"""Bilinear corners lighter than this are ignored when a position is looked up."""
+
+
+def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> list[Trace]:
+    """Each hole pixel followed along the flows to the nearest frame (in direction ``step``)
+    where it is known, in one sweep over the frames: linear in their number.
+
+    hole: (T, 1, H, W), 1 = unknown; forward, backward: (T-1, 2, H, W) with entry t the flow
+    from frame t to t+1 and from t+1 to t (``video_flows(..)[(1, "f")]``, ``[(1, "b")]``).
+    A pixel p of frame t moves to q = p + flow(t -> t + step)(p). If every bilinear corner of
+    q is known in frame t + step, that is its source; otherwise the corners' own onward
+    sources (found when the sweep passed frame t + step, for its hole pixels and the known
+    pixels next to them) give it one: their displacements to their sources, interpolated at q
+    over the corners that share the source frame of the largest bilinear weight.
+    A pixel whose q leaves the frame has no source. Returns one ``Trace`` per frame (its hole
+    pixels).
     """
     if step not in (1, -1):
         raise ValueError(f"step must be +1 or -1, got {step}")
-    num_frames, channels, height, width = frames.shape
-    if flows.shape != (num_frames - 1, 2, height, width) or hole.shape[0] != num_frames:
+    num_frames, _, height, width = hole.shape
+    if forward.shape != (num_frames - 1, 2, height, width) or backward.shape != forward.shape:
         raise ValueError(
-            f"frames {tuple(frames.shape)}, hole {tuple(hole.shape)} and flows "
-            f"{tuple(flows.shape)} must be T,C,H,W / T,1,H,W / T-1,2,H,W"
+            f"hole {tuple(hole.shape)} needs T-1,2,H,W forward and backward flows, got "
+            f"{tuple(forward.shape)} and {tuple(backward.shape)}"
         )
-    position = torch.zeros(1, 2, height, width, dtype=frames.dtype, device=frames.device)
-    tracking = torch.ones(1, 1, height, width, dtype=frames.dtype, device=frames.device)
-    colour = frames.new_zeros(1, channels, height, width)
-    found = torch.zeros_like(tracking)
-    distance = torch.zeros_like(tracking)
-    target = start + step
-    while 0 <= target < num_frames and bool(tracking.any()):
-        flow = flows[min(target, target - step)][None]
-        moved, _ = backward_warp(flow, position)
-        position = position + moved
-        sampled, inside = backward_warp(
-            torch.cat([frames[target][None], hole[target][None].to(frames.dtype)], 1), position
+    holes = hole > 0.5
+    # the hole and the known pixels next to it: every bilinear corner set touching the hole
+    band = F.max_pool2d(holes.float(), 3, stride=1, padding=1).reshape(num_frames, -1) > 0
+    holes = holes.reshape(num_frames, -1)
+    known = ~holes
+    there, back = (forward, backward) if step == 1 else (backward, forward)
+    order = range(num_frames - 1, -1, -1) if step == 1 else range(num_frames)
+    traces: dict[int, Trace] = {}
+    onward: _Onward | None = None  # the previously swept frame t + step
+    for t in order:
+        index = band[t].nonzero()[:, 0]
+        if onward is None or index.numel() == 0:
+            nowhere = torch.full_like(index, -1)
+            trace = Trace(
+                index, nowhere, forward.new_zeros(2, len(index)), forward.new_zeros(len(index))
+            )
+        else:
+            pair = min(t, t + step)
+            flows = there[pair].reshape(2, -1), back[pair].reshape(2, -1)
+            trace = _trace_step(t, index, *flows, onward, known, width)
+        onward = _Onward(t, known[t], trace)
+        keep = holes[t][trace.index]
+        traces[t] = Trace(
+            trace.index[keep], trace.frame[keep], trace.position[:, keep], trace.error[keep]
         )
-        tracking = tracking * inside
-        hit = tracking * (sampled[:, -1:] < 1e-3).to(frames.dtype)
-        colour = colour + hit * sampled[:, :-1]
-        found = found + hit
-        distance = distance + hit * abs(target - start)
-        tracking = tracking * (1 - hit)
-        target += step
-    return colour[0], found[0], distance[0]
+    return [traces[t] for t in range(num_frames)]
+
+
+class _Onward:
+    """Frame ``frame``'s known pixels (H*W,) bool and, over its hole and the known pixels next
+    to it, where the sweep found them known further on (-1: nowhere), as dense tables."""
+
+    def __init__(self, frame: int, known: Tensor, trace: Trace) -> None:
+        self.index, self.known = frame, known
+        self.frame = torch.full_like(known, -1, dtype=torch.long)
+        self.frame[trace.index] = trace.frame
+        self.position = trace.position.new_zeros(2, known.numel())
+        self.position[:, trace.index] = trace.position
+        self.error = trace.error.new_zeros(known.numel())
+        self.error[trace.index] = trace.error
+
+
+def _trace_step(
+    t: int,
+    index: Tensor,
+    there: Tensor,
+    back: Tensor,
+    onward: _Onward,
+    known: Tensor,
+    width: int,
+) -> Trace:
+    """Pixels ``index`` (n,) of frame ``t`` moved by ``there`` (2, H*W: the flow to the
+    frame swept before, ``onward``) and looked up there; ``back`` (2, H*W) is that frame's flow
+    back to ``t`` (for the round trip error)."""
+    height = there.shape[1] // width
+    x = (index % width).to(there.dtype)
+    y = torch.div(index, width, rounding_mode="floor").to(there.dtype)
+    flow = there[:, index]
+    qx, qy = x + flow[0], y + flow[1]
+    eps = 1e-3
+    inside = (qx >= -eps) & (qx <= width - 1 + eps) & (qy >= -eps) & (qy <= height - 1 + eps)
+    qx, qy = qx.clamp(0, width - 1), qy.clamp(0, height - 1)
+    corner, weight = _bilinear_corners(qx, qy, height, width)  # (4, n)
+    round_trip = (flow + (back[:, corner] * weight).sum(1)).norm(dim=0)
+    used = weight > MIN_CORNER_WEIGHT
+    direct = (onward.known[corner] | ~used).all(0)  # every corner of q is known there
+    # otherwise: the corners' onward sources. Corners that share a source frame give one
+    # candidate: their displacements to it, interpolated at q (no pull towards them); of the
+    # candidates whose every corner is known in their frame (a clean sample, as at the end of
+    # a chain followed pixel by pixel), the one of the largest bilinear weight
+    frames = onward.frame[corner]
+    usable = used & (frames >= 0)
+    corner_xy = torch.stack([corner % width, torch.div(corner, width, rounding_mode="floor")])
+    displacement = onward.position[:, corner] - corner_xy.to(there.dtype)  # (2, 4, n)
+    q = torch.stack([qx, qy])
+    options = []
+    for k in range(4):
+        group = (usable & (frames == frames[k])).to(weight.dtype) * weight
+        total = group.sum(0)
+        position = q + (displacement * group).sum(1) / total.clamp(min=1e-12)
+        error = (onward.error[corner] * group).sum(0) / total.clamp(min=1e-12)
+        clean = _known_at(known, frames[k], position, height, width)
+        score = torch.where(usable[k] & clean, total, -1.0)
+        options.append((score, position, error))
+    scores = torch.stack([o[0] for o in options])
+    best = scores.argmax(0, keepdim=True)
+    onward_position = torch.stack([o[1] for o in options], 1).gather(
+        1, best[None].expand(2, 1, -1)
+    )[:, 0]
+    onward_error = torch.maximum(
+        round_trip, torch.stack([o[2] for o in options]).gather(0, best)[0]
+    )
+    onward_frame = frames.gather(0, best)[0]
+    found_onward = scores.gather(0, best)[0] > 0
+    position = torch.where(direct, torch.stack([qx, qy]), onward_position)
+    error = torch.where(direct, round_trip, onward_error)
+    frame = torch.where(direct, torch.full_like(onward_frame, onward.index), onward_frame)
+    frame = torch.where(inside & (direct | found_onward), frame, -1)
+    return Trace(index, frame, position, error)
+
+
+def _known_at(known: Tensor, frame: Tensor, position: Tensor, height: int, width: int) -> Tensor:
+    """(n,) bool: every weighted bilinear corner of ``position`` (2, n) is known in ``frame``
+    (n,) (``known``: (T, H*W) bool; frames < 0 give False)."""
+    corner, weight = _bilinear_corners(*position, height, width)
+    hit = known[frame.clamp(min=0), corner] | (weight <= MIN_CORNER_WEIGHT)
+    return hit.all(0) & (frame >= 0)
+
+
+def _bilinear_corners(x: Tensor, y: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """Flat indices (4, n) of the pixels around positions (x, y) (n,) inside the frame, and
+    their bilinear weights (4, n)."""
+    x0 = x.floor().clamp(0, max(width - 2, 0))
+    y0 = y.floor().clamp(0, max(height - 2, 0))
+    fx, fy = (x - x0).clamp(0, 1), (y - y0).clamp(0, 1)
+    corners, weights = [], []
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            cx = (x0 + dx).clamp(max=width - 1).long()
+            cy = (y0 + dy).clamp(max=height - 1).long()
+            corners.append(cy * width + cx)
+            weights.append(wx * wy)
+    return torch.stack(corners), torch.stack(weights)
+
+
+def sample_sources(frames: Tensor, hole: Tensor, trace: Trace) -> tuple[Tensor, Tensor]:
+    """Colours of a trace's sources: bilinear in the source frame over its known corners.
+
+    frames: (T, C, H, W); hole: (T, 1, H, W), 1 = unknown. Returns (colour (C, n), found (n,)
+    bool: a source exists and one of its weighted corners is known).
+    """
+    num_frames, channels, height, width = frames.shape
+    source = trace.frame.clamp(min=0)
+    corner, weight = _bilinear_corners(*trace.position, height, width)
+    weight = weight * (hole.reshape(num_frames, -1)[source, corner] <= 0.5)
+    flat = frames.reshape(num_frames, channels, -1)
+    colour = sum(flat[source, :, corner[k]].T * weight[k] for k in range(4))
+    total = weight.sum(0)
+    found = (trace.frame >= 0) & (total > MIN_CORNER_WEIGHT)
+    return colour / total.clamp(min=1e-12), found
 
 
 def temporal_smooth(

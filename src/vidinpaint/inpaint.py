@@ -1,12 +1,14 @@
 """vidinpaint-inpaint: remove what a mask covers from one video.
 
+    vidinpaint-inpaint input=clip.mp4 mask=mask.png output=out.mp4   # propagate, own size
     vidinpaint-inpaint input=clip.mp4 mask=mask.png method=dip_vid_flow output=out.mp4
     vidinpaint-inpaint input=frames/ mask=masks/ method=combcn ckpt=last.ckpt panel=true
     vidinpaint-inpaint input=clips/ mask=clip_masks/ concurrent_fits=4   # several clips
     python -m vidinpaint.inpaint input=clip.mp4 mask=masks.mp4 schedule=paper
 
-The method works at ``resolution`` (``auto``: chosen from the input, ``working_resolution``);
-only the filled region is up-sampled and pasted into the original frames, so the output keeps
+The method works at ``resolution`` (``auto``: chosen from the input and the method,
+``resolution.resolve_resolution``: the input's own size for the classic fills); only the
+filled region is re-sized and pasted into the original frames, so the output keeps
 the input's size, frame count, frame rate and (before video re-encoding) its known pixels.
 Bad input stops the run with one line and no output.
 The video streams through in overlapping chunks (``inference.stream_inpaint``): memory is
@@ -33,12 +35,12 @@ from vidinpaint.inference import ChunkFn, stream_inpaint
 from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.models.internal import FitCheckpoint
+from vidinpaint.resolution import check_resolution, resolve_resolution
 from vidinpaint.video_io import MaskSource, VideoSource, VideoWriter, hstack_panel
 
 log = logging.getLogger(__name__)
 
 COMMAND = "vidinpaint-inpaint"
-INTERNAL_MULTIPLE = 64
 READ_FRAMES = 16
 """Frames decoded at a time."""
 
@@ -140,42 +142,6 @@ def load_system(cfg: DictConfig) -> tuple[torch.nn.Module, bool]:
     return system, False
 
 
-def working_resolution(
-    height: int, width: int, max_pixels: int, multiple: int = INTERNAL_MULTIPLE
-) -> tuple[int, int]:
-    """``resolution=auto``: the input's size halved until it has at most ``max_pixels``
-    pixels, then each side the largest multiple of ``multiple`` not above it (at least
-    ``multiple``): 272x640 -> 128x320, 144x176 -> 128x128 (never up-sampled past the input
-    unless a side is under ``multiple``)."""
-    if max_pixels < multiple * multiple:
-        raise InputError(f"working_pixels must be >= {multiple * multiple}, got {max_pixels}")
-    h, w = float(height), float(width)
-    while h * w > max_pixels:
-        h, w = h / 2, w / 2
-    return max(multiple, int(h // multiple) * multiple), max(
-        multiple, int(w // multiple) * multiple
-    )
-
-
-def resolve_resolution(cfg: DictConfig, height: int, width: int) -> tuple[int, int]:
-    """``cfg.resolution``: ``[H, W]`` as given, or ``auto`` (``working_resolution``)."""
-    if cfg.resolution == "auto":
-        return working_resolution(height, width, int(cfg.working_pixels))
-    if isinstance(cfg.resolution, str):
-        raise InputError(f"resolution must be [H, W] or auto, got {cfg.resolution!r}")
-    return tuple(int(s) for s in cfg.resolution)
-
-
-def check_resolution(resolution: tuple[int, int], internal: bool) -> None:
-    if len(resolution) != 2 or min(resolution) < 1:
-        raise InputError(f"resolution must be [H, W], got {list(resolution)}")
-    if internal and any(s % INTERNAL_MULTIPLE for s in resolution):
-        raise InputError(
-            f"internal methods need a resolution in multiples of {INTERNAL_MULTIPLE}, "
-            f"got {list(resolution)}"
-        )
-
-
 def check_chunks(chunk_frames: int, overlap: int) -> None:
     if chunk_frames < 1 or not 0 <= overlap < chunk_frames:
         raise InputError(
@@ -224,10 +190,10 @@ def run(cfg: DictConfig) -> Path:
     check_outputs(cfg)
     chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
     check_chunks(chunk_frames, overlap)
+    check_resolution(cfg)
     video, mask = open_inputs(cfg)
     resolution = resolve_resolution(cfg, video.height, video.width)
     system, internal = load_system(cfg)
-    check_resolution(resolution, internal)
     state = state_folder(cfg, internal)
     log.info(
         "%s: %d frames %dx%d at %.2f fps, working at %dx%d",

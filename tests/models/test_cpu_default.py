@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from test_classic import hole_error, translating_texture
 
 from helpers import compose_config
-from vidinpaint.inpaint import InputError, resolve_resolution, working_resolution
 from vidinpaint.models.classic import propagate_fill
 from vidinpaint.models.internal import InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
@@ -69,29 +67,6 @@ def test_residual_network_starts_at_the_fill_and_keeps_known_pixels():
     # one Adam step (lr 0.01) moves the hole only a little away from the fill
     change = ((out - fill).abs() * mask).sum() / (3 * mask.sum())
     assert 0 < change < 0.05
-
-
-@pytest.mark.parametrize(
-    ("size", "expected"),
-    [
-        ((272, 640), (128, 320)),  # halved once to at most 65536 pixels, then floored to 64s
-        ((144, 176), (128, 128)),  # small enough: floored, never up-sampled to 192x384
-        ((720, 1280), (128, 320)),
-        ((48, 64), (64, 64)),  # a side under 64 is raised to the network's smallest size
-    ],
-)
-def test_auto_resolution_never_exceeds_the_input(size, expected):
-    assert working_resolution(*size, max_pixels=65536) == expected
-
-
-def test_resolution_option_is_a_size_or_auto():
-    cfg = OmegaConf.create({"resolution": "auto", "working_pixels": 65536 * 4})
-    assert resolve_resolution(cfg, 272, 640) == (256, 640)
-    cfg.resolution = [192, 384]
-    assert resolve_resolution(cfg, 272, 640) == (192, 384)
-    cfg.resolution = "half"
-    with pytest.raises(InputError, match="resolution must be"):
-        resolve_resolution(cfg, 272, 640)
 
 
 def tiny_system(**options) -> InternalLearningSystem:

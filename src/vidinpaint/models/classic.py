@@ -3,13 +3,14 @@
 - ``telea``: OpenCV's fast-marching fill (Telea, 2004) of every frame on its own;
 - ``propagate``: flow-guided propagation (the idea behind DFVI and FGVC, without their learned
   parts): the flow between consecutive frames is estimated (``flow.video_flows``, DIS by
-  default) on Telea-filled frames, replaced inside the (dilated) holes of both frames of the
-  pair by its smooth harmonic fill (``flow.complete_flow``), each hole pixel is followed along
-  the chain of flows forward and backward to the nearest frame where it is known
-  (``flow.follow_flow_chain``), the two candidates are blended with weights 1 / temporal
-  distance, and pixels never seen are filled with Telea. Each further pass (``passes``)
-  estimates the flows again on the filled video and propagates along them: the hole content
-  the flow sees gets closer to the truth, and so does the flow.
+  default) on Telea-filled frames and replaced inside the (dilated) holes of both frames of
+  the pair by its smooth harmonic fill (``flow.complete_flow``); one sweep forward and one
+  backward over the frames carries each hole pixel to the nearest frame where it is known
+  (``flow.trace_holes``: the work per frame does not grow with the number of frames); the
+  two candidates are reconciled by flow consistency, then blended by 1 / temporal distance
+  (``_propagate_once``), and pixels never seen are filled with Telea. Each further pass
+  (``passes``) estimates the flows again on the filled video and propagates along them: the
+  hole content the flow sees gets closer to the truth, and so does the flow.
 
 ``ClassicSystem`` has the learned systems' ``inpaint(video, mask, progress)`` and trains nothing.
 """
@@ -23,7 +24,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vidinpaint.flow import complete_flow, follow_flow_chain, temporal_smooth, video_flows
+from vidinpaint.flow import (
+    FB_THRESHOLD,
+    complete_flow,
+    sample_sources,
+    temporal_smooth,
+    trace_holes,
+    video_flows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +75,7 @@ def propagate_fill(
     telea_radius: int = 3,
     flow_dilate: int = 4,
     flow_iterations: int = 20,
-    passes: int = 3,
+    passes: int = 4,
 ) -> tuple[Tensor, Tensor]:
     """Flow-guided propagation (module docstring).
 
@@ -100,21 +108,34 @@ def _propagate_once(
     video: Tensor, hole: Tensor, forward: Tensor, backward: Tensor, telea_radius: int
 ) -> tuple[Tensor, Tensor]:
     """One propagation along interval-1 flows (T-1, 2, H, W) (``video_flows`` order):
-    (filled, seen) as ``propagate_fill``."""
-    propagated = torch.zeros_like(video)
+    (filled, seen) as ``propagate_fill``. Each hole pixel gets up to two candidates, from the
+    nearest later and the nearest earlier frame where it is known (``flow.trace_holes``, one
+    sweep each way); a candidate whose chain is forward-backward consistent at every step
+    (round trip under ``FB_THRESHOLD``) rules out one that is not, and the candidates kept are
+    blended with weights 1 / temporal distance."""
+    traces = {step: trace_holes(hole, forward, backward, step) for step in (1, -1)}
+    filled = video.clone()
     seen = torch.zeros_like(hole)
+    width = video.shape[-1]
     for t in range(video.shape[0]):
-        if not bool(hole[t].any()):
+        index = traces[1][t].index
+        if index.numel() == 0:
             continue
-        total, weight = torch.zeros_like(video[t]), torch.zeros_like(hole[t])
-        for step, flow in ((1, forward), (-1, backward)):
-            colour, found, distance = follow_flow_chain(video, hole, flow, t, step)
-            candidate_weight = found / distance.clamp(min=1)
-            total += candidate_weight * colour
-            weight += candidate_weight
-        seen[t] = (weight > 0).float() * hole[t]
-        propagated[t] = total / weight.clamp(min=1e-6)
-    filled = video * (1 - seen) + propagated * seen
+        candidates = []
+        for step in (1, -1):
+            trace = traces[step][t]
+            colour, found = sample_sources(video, hole, trace)
+            distance = (trace.frame - t).abs().clamp(min=1).to(video.dtype)
+            candidates.append((colour, found, found & (trace.error < FB_THRESHOLD), distance))
+        any_consistent = candidates[0][2] | candidates[1][2]
+        total, weight_sum = 0, 0
+        for colour, found, consistent, distance in candidates:
+            weight = torch.where(any_consistent, consistent, found).to(video.dtype) / distance
+            total, weight_sum = total + colour * weight, weight_sum + weight
+        found = weight_sum > 0
+        rows, cols = index[found] // width, index[found] % width
+        filled[t, :, rows, cols] = (total / weight_sum.clamp(min=1e-12))[:, found]
+        seen[t, 0, rows, cols] = 1
     rest = hole * (1 - seen)
     return torch.where(rest > 0, telea_fill(filled, rest, telea_radius), filled), seen
 
@@ -144,7 +165,7 @@ class ClassicSystem(torch.nn.Module):
         raft_weights: str | None = None,
         flow_dilate: int = 4,
         flow_iterations: int = 20,
-        passes: int = 3,
+        passes: int = 4,
         smooth_iterations: int = 0,
     ) -> None:
         super().__init__()

@@ -32,10 +32,11 @@ test: install ## the default test tier (fast; no GPU, no sample videos needed)
 test-all: install ## every tier: default + slow + realdata (VIDINPAINT_SAMPLES=$(SAMPLES))
 	WANDB_MODE=disabled VIDINPAINT_SAMPLES=$(abspath $(SAMPLES)) $(PY) -m pytest -q -m ''
 
-demo: install ## inpaint a sample clip (bmx-trees with its object masks) with DIP-Vid-Flow
+demo: install ## inpaint a sample clip (bmx-trees with its object masks) with the default method
 	$(PY) -m vidinpaint.inpaint input=$(SAMPLES)/object/bmx-trees_frames \
-	  mask=$(SAMPLES)/object/bmx-trees_mask method=dip_vid_flow schedule=fast \
-	  output=outputs/demo/bmx-trees_inpainted.mp4 panel=true
+	  mask=$(SAMPLES)/object/bmx-trees_mask output=outputs/demo/bmx-trees_inpainted.mp4 \
+	  panel=true overwrite=true
+	@echo "demo: outputs/demo/bmx-trees_inpainted.mp4 and outputs/demo/bmx-trees_inpainted_panel.mp4 (input | output)"
 
 bench: install ## data throughput and training step timings (see experiments/benchmarks.md)
 	VIDINPAINT_SAMPLES=$(abspath $(SAMPLES)) $(PY) -m vidinpaint.bench data

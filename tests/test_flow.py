@@ -133,6 +133,7 @@ def test_video_flows_shapes_directions_and_cache(tmp_path, monkeypatch):
         raise AssertionError("cache was not used")
 
     monkeypatch.setattr("vidinpaint.flow.estimate_flow", fail)
+    monkeypatch.setattr("vidinpaint.flow._dis_gray", fail)
     cached = video_flows(frames, intervals=(1, 3, 5), cache_path=cache)
     assert all(torch.equal(cached[k], flows[k]) for k in flows)
     with pytest.raises(AssertionError, match="cache was not used"):

@@ -79,10 +79,14 @@ def _to_gray_uint8(frames: Tensor) -> list[np.ndarray]:
 
 
 def _dis_flow(src: Tensor, dst: Tensor) -> Tensor:
+    return _dis_gray(_to_gray_uint8(src), _to_gray_uint8(dst)).to(src.device)
+
+
+def _dis_gray(src: list[np.ndarray], dst: list[np.ndarray]) -> Tensor:
+    """DIS flows (N, 2, H, W) between grayscale uint8 frames."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flows = [dis.calc(a, b, None) for a, b in zip(_to_gray_uint8(src), _to_gray_uint8(dst))]
-    flow = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).float()
-    return flow.to(src.device)
+    flows = [dis.calc(a, b, None) for a, b in zip(src, dst)]
+    return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).float()
 
 
 @functools.lru_cache(maxsize=2)
@@ -233,10 +237,16 @@ def video_flows(
 
     height, width = frames.shape[-2:]
     flows: dict[tuple[int, str], Tensor] = {}
+    gray: list[np.ndarray] | None = None
     for k in key["intervals"]:
         if k >= frames.shape[0]:
             empty = frames.new_zeros(0, 2, height, width)
             flows[(k, "f")], flows[(k, "b")] = empty, empty.clone()
+            continue
+        if method == "dis":  # each frame converted to grayscale once
+            gray = gray if gray is not None else _to_gray_uint8(frames)
+            flows[(k, "f")] = _dis_gray(gray[:-k], gray[k:])
+            flows[(k, "b")] = _dis_gray(gray[k:], gray[:-k])
             continue
         first, second = frames[:-k], frames[k:]
         flows[(k, "f")] = estimate_flow(first, second, method, raft_weights).cpu()
@@ -299,16 +309,45 @@ def fill_harmonic(values: Tensor, hole: Tensor, iterations: int = 20) -> Tensor:
     return filled
 
 
+COMPLETION_MARGIN = 16
+"""Known pixels around a hole's bounding box that its flow completion reads (px)."""
+
+
 def complete_flow(flow: Tensor, hole: Tensor, dilate: int = 2, iterations: int = 20) -> Tensor:
     """Flow inside a hole replaced by the smooth (harmonic) fill of the flow around it.
 
     flow: (N, 2, H, W) estimated on frames whose hole content is unknown; hole: (N, 1, H, W) of
     the source frames, 1 = hole. The hole is dilated by ``dilate`` pixels first (flow at its
-    border is contaminated by the hole's content). Returns (N, 2, H, W).
+    border is contaminated by the hole's content). Each frame is filled within the bounding
+    box of its grown hole plus ``COMPLETION_MARGIN`` pixels (the fill is decided by the flow
+    at the hole's border), so the cost follows the hole, not the frame. Returns (N, 2, H, W).
     """
     _check_flow("flow", flow)
     grown = F.max_pool2d(hole.float(), 2 * dilate + 1, stride=1, padding=dilate) if dilate else hole
-    return fill_harmonic(flow, grown.to(flow.dtype), iterations)
+    grown = grown.to(flow.dtype)
+    completed = flow.clone()
+    height, width = flow.shape[-2:]
+    for i in range(flow.shape[0]):
+        rows = grown[i, 0].amax(1).nonzero()[:, 0]
+        if rows.numel() == 0:
+            continue
+        cols = grown[i, 0].amax(0).nonzero()[:, 0]
+        top, bottom = (
+            max(int(rows[0]) - COMPLETION_MARGIN, 0),
+            int(rows[-1]) + COMPLETION_MARGIN + 1,
+        )
+        left, right = (
+            max(int(cols[0]) - COMPLETION_MARGIN, 0),
+            int(cols[-1]) + COMPLETION_MARGIN + 1,
+        )
+        box = (
+            slice(i, i + 1),
+            slice(None),
+            slice(top, min(bottom, height)),
+            slice(left, min(right, width)),
+        )
+        completed[box] = fill_harmonic(flow[box], grown[box], iterations)
+    return completed
 
 
 class Trace(NamedTuple):
@@ -358,10 +397,12 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
     known = ~holes
     there, back = (forward, backward) if step == 1 else (backward, forward)
     order = range(num_frames - 1, -1, -1) if step == 1 else range(num_frames)
+    # every frame's band pixels, in one pass over the video
+    band_pixels = torch.split(band.nonzero()[:, 1], band.sum(1).tolist())
     traces: dict[int, Trace] = {}
     onward: _Onward | None = None  # the previously swept frame t + step
     for t in order:
-        index = band[t].nonzero()[:, 0]
+        index = band_pixels[t]
         if onward is None or index.numel() == 0:
             nowhere = torch.full_like(index, -1)
             trace = Trace(
@@ -371,7 +412,9 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
             pair = min(t, t + step)
             flows = there[pair].reshape(2, -1), back[pair].reshape(2, -1)
             trace = _trace_step(t, index, *flows, onward, known, width)
-        onward = _Onward(t, known[t], trace)
+        if onward is None:
+            onward = _Onward(height * width, forward.dtype)
+        onward.hold(t, known[t], trace)
         keep = holes[t][trace.index]
         traces[t] = Trace(
             trace.index[keep], trace.frame[keep], trace.position[:, keep], trace.error[keep]
@@ -380,16 +423,24 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
 
 
 class _Onward:
-    """Frame ``frame``'s known pixels (H*W,) bool and, over its hole and the known pixels next
-    to it, where the sweep found them known further on (-1: nowhere), as dense tables."""
+    """One frame's known pixels (H*W,) bool and, over its hole and the known pixels next to
+    it, where the sweep found them known further on (frame -1: nowhere), as dense tables that
+    are reused from frame to frame (only the entries written are reset)."""
 
-    def __init__(self, frame: int, known: Tensor, trace: Trace) -> None:
-        self.index, self.known = frame, known
-        self.frame = torch.full_like(known, -1, dtype=torch.long)
+    def __init__(self, pixels: int, dtype: torch.dtype) -> None:
+        self.index = -1
+        self.known = torch.ones(pixels, dtype=torch.bool)
+        self.frame = torch.full((pixels,), -1, dtype=torch.long)
+        self.position = torch.zeros(2, pixels, dtype=dtype)
+        self.error = torch.zeros(pixels, dtype=dtype)
+        self.written = torch.zeros(0, dtype=torch.long)
+
+    def hold(self, frame: int, known: Tensor, trace: Trace) -> None:
+        """The tables of ``frame`` (its pixels ``known`` and the ``trace`` of its band)."""
+        self.frame[self.written] = -1
+        self.index, self.known, self.written = frame, known, trace.index
         self.frame[trace.index] = trace.frame
-        self.position = trace.position.new_zeros(2, known.numel())
         self.position[:, trace.index] = trace.position
-        self.error = trace.error.new_zeros(known.numel())
         self.error[trace.index] = trace.error
 
 
@@ -404,7 +455,7 @@ def _trace_step(
 ) -> Trace:
     """Pixels ``index`` (n,) of frame ``t`` moved by ``there`` (2, H*W: the flow to the
     frame swept before, ``onward``) and looked up there; ``back`` (2, H*W) is that frame's flow
-    back to ``t`` (for the round trip error)."""
+    back to ``t`` (for the round trip error); ``known``: (T, H*W) bool."""
     height = there.shape[1] // width
     x = (index % width).to(there.dtype)
     y = torch.div(index, width, rounding_mode="floor").to(there.dtype)
@@ -412,44 +463,51 @@ def _trace_step(
     qx, qy = x + flow[0], y + flow[1]
     eps = 1e-3
     inside = (qx >= -eps) & (qx <= width - 1 + eps) & (qy >= -eps) & (qy <= height - 1 + eps)
-    qx, qy = qx.clamp(0, width - 1), qy.clamp(0, height - 1)
-    corner, weight = _bilinear_corners(qx, qy, height, width)  # (4, n)
+    q = torch.stack([qx.clamp(0, width - 1), qy.clamp(0, height - 1)])
+    corner, weight = _bilinear_corners(*q, height, width)  # (4, n)
     round_trip = (flow + (back[:, corner] * weight).sum(1)).norm(dim=0)
     used = weight > MIN_CORNER_WEIGHT
     direct = (onward.known[corner] | ~used).all(0)  # every corner of q is known there
-    # otherwise: the corners' onward sources. Corners that share a source frame give one
-    # candidate: their displacements to it, interpolated at q (no pull towards them); of the
-    # candidates whose every corner is known in their frame (a clean sample, as at the end of
-    # a chain followed pixel by pixel), the one of the largest bilinear weight
+    position, error = q, round_trip
+    frame = torch.full_like(index, onward.index)
+    rest = (~direct).nonzero()[:, 0]
+    if rest.numel():
+        position, error = position.clone(), error.clone()
+        position[:, rest], error[rest], frame[rest] = _onward_sources(
+            q[:, rest], corner[:, rest], weight[:, rest], onward, known, width
+        )
+        error[rest] = torch.maximum(error[rest], round_trip[rest])
+    return Trace(index, torch.where(inside, frame, -1), position, error)
+
+
+def _onward_sources(
+    q: Tensor, corner: Tensor, weight: Tensor, onward: _Onward, known: Tensor, width: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Sources of positions ``q`` (2, n) whose bilinear ``corner`` (4, n, with ``weight``)
+    are not all known in the frame swept before: the corners' onward sources. Corners that
+    share a source frame give one candidate: their displacements to it, interpolated at q (no
+    pull towards them); of the candidates whose every corner is known in their frame (a clean
+    sample, as at the end of a chain followed pixel by pixel), the one of the largest bilinear
+    weight. Returns (position (2, n), error (n,), frame (n,), -1 where none)."""
+    height = known.shape[1] // width
     frames = onward.frame[corner]
-    usable = used & (frames >= 0)
+    usable = (weight > MIN_CORNER_WEIGHT) & (frames >= 0)
     corner_xy = torch.stack([corner % width, torch.div(corner, width, rounding_mode="floor")])
-    displacement = onward.position[:, corner] - corner_xy.to(there.dtype)  # (2, 4, n)
-    q = torch.stack([qx, qy])
-    options = []
+    displacement = onward.position[:, corner] - corner_xy.to(q.dtype)  # (2, 4, n)
+    scores, positions, errors = [], [], []
     for k in range(4):
         group = (usable & (frames == frames[k])).to(weight.dtype) * weight
         total = group.sum(0)
-        position = q + (displacement * group).sum(1) / total.clamp(min=1e-12)
-        error = (onward.error[corner] * group).sum(0) / total.clamp(min=1e-12)
-        clean = _known_at(known, frames[k], position, height, width)
-        score = torch.where(usable[k] & clean, total, -1.0)
-        options.append((score, position, error))
-    scores = torch.stack([o[0] for o in options])
-    best = scores.argmax(0, keepdim=True)
-    onward_position = torch.stack([o[1] for o in options], 1).gather(
-        1, best[None].expand(2, 1, -1)
-    )[:, 0]
-    onward_error = torch.maximum(
-        round_trip, torch.stack([o[2] for o in options]).gather(0, best)[0]
-    )
-    onward_frame = frames.gather(0, best)[0]
-    found_onward = scores.gather(0, best)[0] > 0
-    position = torch.where(direct, torch.stack([qx, qy]), onward_position)
-    error = torch.where(direct, round_trip, onward_error)
-    frame = torch.where(direct, torch.full_like(onward_frame, onward.index), onward_frame)
-    frame = torch.where(inside & (direct | found_onward), frame, -1)
-    return Trace(index, frame, position, error)
+        positions.append(q + (displacement * group).sum(1) / total.clamp(min=1e-12))
+        errors.append((onward.error[corner] * group).sum(0) / total.clamp(min=1e-12))
+        clean = _known_at(known, frames[k], positions[-1], height, width)
+        scores.append(torch.where(usable[k] & clean, total, -1.0))
+    score = torch.stack(scores)
+    best = score.argmax(0, keepdim=True)
+    position = torch.stack(positions, 1).gather(1, best[None].expand(2, 1, -1))[:, 0]
+    error = torch.stack(errors).gather(0, best)[0]
+    frame = torch.where(score.gather(0, best)[0] > 0, frames.gather(0, best)[0], -1)
+    return position, error, frame
 
 
 def _known_at(known: Tensor, frame: Tensor, position: Tensor, height: int, width: int) -> Tensor:

@@ -108,9 +108,11 @@ def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
     parts = []
     for start in range(0, frames.shape[0], RESIZE_FRAMES):
         video = frames[start : start + RESIZE_FRAMES].permute(0, 3, 1, 2).float() / 255
-        parts.append(
-            F.interpolate(video, size=size, mode="bilinear", antialias=True, align_corners=False)
-        )
+        if tuple(video.shape[-2:]) != tuple(size):
+            video = F.interpolate(
+                video, size=size, mode="bilinear", antialias=True, align_corners=False
+            )
+        parts.append(video)
     return torch.cat(parts)
 
 
@@ -118,7 +120,9 @@ def resize_holes(holes: Tensor, size: tuple[int, int]) -> Tensor:
     """bool ``T,1,H,W`` -> float ``T,1,h,w``: a pixel is a hole if any source pixel is."""
     parts = []
     for start in range(0, holes.shape[0], RESIZE_FRAMES):
-        area = F.interpolate(holes[start : start + RESIZE_FRAMES].float(), size=size, mode="area")
+        area = holes[start : start + RESIZE_FRAMES].float()
+        if tuple(area.shape[-2:]) != tuple(size):
+            area = F.interpolate(area, size=size, mode="area")
         parts.append((area > 0).float())
     return torch.cat(parts)
 
@@ -129,7 +133,9 @@ def paste(frames: Tensor, filled: Tensor, holes: Tensor) -> Tensor:
     result = frames.clone()
     for start in range(0, frames.shape[0], RESIZE_FRAMES):
         part = slice(start, start + RESIZE_FRAMES)
-        up = F.interpolate(filled[part], size=(height, width), mode="bilinear", align_corners=False)
+        up = filled[part]
+        if tuple(up.shape[-2:]) != (height, width):
+            up = F.interpolate(up, size=(height, width), mode="bilinear", align_corners=False)
         up = (up.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
         result[part] = torch.where(holes[part].permute(0, 2, 3, 1), up, frames[part])
     return result

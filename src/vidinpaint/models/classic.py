@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -44,6 +46,18 @@ def _check_video(video: Tensor, hole: Tensor) -> None:
     expected = (video.shape[0], 1, *video.shape[-2:])
     if tuple(hole.shape) != expected:
         raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(hole.shape)}")
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for the duration: the classic fills run many small operations on
+    the hole's pixels, which a thread pool only slows down (more so on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def telea_fill(video: Tensor, hole: Tensor, radius: int = 3) -> Tensor:
@@ -192,6 +206,11 @@ class ClassicSystem(torch.nn.Module):
         _check_video(video, mask)
         if bool((mask > 0.5).all()):
             raise ValueError("the mask covers every pixel: nothing is known to fill from")
+        with one_torch_thread():
+            return self._fill(video, mask)
+
+    def _fill(self, video: Tensor, mask: Tensor) -> Tensor:
+        """``fit_video`` on one thread."""
         if self.method == "telea":
             return telea_fill(video, mask, self.telea_radius)
         filled, _ = propagate_fill(

@@ -8,6 +8,7 @@ stderr may hold other lines from libraries (Lightning's start-up notes, decord/F
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -386,3 +387,51 @@ def test_config_errors_are_one_line():
         "In 'train': Could not find 'model/x'\n\nAvailable: ...", options=["cn2d", "cn3d"]
     )
     assert errors.one_line(missing) == "In 'train': Could not find 'model/x' (options: cn2d, cn3d)"
+
+
+def test_a_write_error_is_one_line_and_leaves_no_file(inputs, tmp_path):
+    """A full disk, seen through a file size limit (the same OSError path: writes fail with
+    EFBIG where ENOSPC would be): one line, exit 1, no partial output."""
+    import resource
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    args = [*INPUTS, "method=telea", f"output={tmp_path}/out/o.mp4"]
+    environ = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    environ.update(WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [*command("inpaint"), *[a.format(i=inputs) for a in args], "hydra.run.dir=run"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environ,
+        cwd=tmp_path,
+        preexec_fn=limit_file_size,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("vidinpaint-")]
+    expected = f"cannot write {tmp_path}/out/o.mp4: File too large (no file was written)"
+    assert lines == [f"vidinpaint-inpaint: error: {expected}"]
+    assert list((tmp_path / "out").iterdir()) == []  # neither the output nor its temp file
+
+
+def test_hidden_entries_of_an_input_folder_are_ignored(inputs, tmp_path):
+    """A folder of clips with vidinpaint-prepare's hidden index, and a frame folder with a
+    hidden file of an image suffix: neither is read as a clip or a frame."""
+    frames = np.random.default_rng(1).integers(0, 256, (T, H, W, 3), dtype=np.uint8)
+    clips = tmp_path / "clips"
+    (clips / "walk").mkdir(parents=True)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(clips / "walk" / f"{i:05d}.png")
+    (clips / "walk" / "._00000.png").write_bytes(b"resource fork, not an image")
+    (clips / ".vidinpaint").mkdir()
+    (clips / ".vidinpaint" / "index.json").write_text("{}")
+    write_video(clips / "pan.mp4", torch.from_numpy(frames), 12.0)
+    args = [f"input={clips}", "mask={i}/mask.png", "method=telea", f"output={tmp_path}/out"]
+    result = run_command("inpaint", args, inputs, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "clips.json").read_text())
+    assert sorted(summary["done"]) == ["pan", "walk"] and not summary["skipped"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pan.mp4", "walk.mp4"]

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vidinpaint import errors
 from vidinpaint.atomic import atomic_path
-from vidinpaint.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from vidinpaint.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, visible_entries
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def several_clips(cfg: DictConfig) -> bool:
     folder = Path(cfg.input)
     if not folder.is_dir():
         return False
-    entries = list(folder.iterdir())
+    entries = visible_entries(folder)
     has_frames = any(p.suffix.lower() in IMAGE_SUFFIXES for p in entries)
     has_clips = any(p.suffix.lower() in VIDEO_SUFFIXES or p.is_dir() for p in entries)
     return has_clips and not has_frames
@@ -54,9 +54,9 @@ def match_clips(inputs: object, masks: object) -> list[tuple[str, Path, Path]]:
         videos = [Path(str(p)) for p in inputs]
     else:
         folder = Path(str(inputs))
-        videos = sorted(
-            p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES or p.is_dir()
-        )
+        videos = [
+            p for p in visible_entries(folder) if p.suffix.lower() in VIDEO_SUFFIXES or p.is_dir()
+        ]
     named = _named(videos)
     if len(named) != len(videos):
         raise errors.UserError(f"clip names repeat in input={inputs}: names must be distinct")
@@ -67,7 +67,7 @@ def match_clips(inputs: object, masks: object) -> list[tuple[str, Path, Path]]:
     mask_path = Path(str(masks))
     if not mask_path.is_dir():  # one mask image or video for every clip
         return [(name, video, mask_path) for name, video in named.items()]
-    mask_named = _named(sorted(mask_path.iterdir()))
+    mask_named = _named(visible_entries(mask_path))
     # a clip without a mask gets a path that does not exist: its run reports it and is skipped
     return [(name, video, mask_named.get(name, mask_path / name)) for name, video in named.items()]
 

@@ -21,6 +21,7 @@ from PIL import Image
 from torch import Tensor
 
 from vidinpaint.atomic import atomic_path
+from vidinpaint.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,15 @@ class VideoReadError(ValueError):
     """A video, frame folder or mask cannot be read (missing, unreadable or empty)."""
 
 
-def _frame_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def visible_entries(folder: Path) -> list[Path]:
+    """A folder's entries, sorted by name, without hidden ones (``.name``: an index such as
+    ``.vidinpaint/``, a temp file being written, ``.DS_Store``)."""
+    return sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """Image files of a frame folder, sorted by name (hidden files ignored)."""
+    return [p for p in visible_entries(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def _first_line(err: BaseException) -> str:
@@ -161,7 +169,7 @@ class VideoSource:
         self.files: list[Path] = []
         self._file: _DecordFile | _PyAVFile | None = None
         if path.is_dir():
-            self.files = _frame_files(path)
+            self.files = frame_files(path)
             if not self.files:
                 raise VideoReadError(f"frame folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
             self.num_frames, self.fps = len(self.files), FOLDER_FPS
@@ -243,7 +251,7 @@ class MaskSource:
         self.image: Tensor | None = None
         suffix = path.suffix.lower()
         if path.is_dir():
-            self.files = _frame_files(path)
+            self.files = frame_files(path)
             if not self.files:
                 raise VideoReadError(f"mask folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
             lossy = any(f.suffix.lower() in LOSSY_SUFFIXES for f in self.files)
@@ -362,10 +370,18 @@ class VideoWriter(AbstractContextManager):
                 f"frames of {height}x{width} in a video of "
                 f"{self._stream.height}x{self._stream.width}"
             )
-        for image in array:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            self._container.mux(self._stream.encode(frame))
+        try:
+            for image in array:
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                self._container.mux(self._stream.encode(frame))
+        except OSError as err:
+            raise self._write_error(err) from err
         self.frames_written += len(array)
+
+    def _write_error(self, err: OSError) -> UserError:
+        """A failed write (a full disk, a lost drive) as one line; the temp file goes."""
+        reason = err.strerror or str(err).splitlines()[0]
+        return UserError(f"cannot write {self.path}: {reason} (no file was written)")
 
     def __exit__(
         self,
@@ -379,11 +395,15 @@ class VideoWriter(AbstractContextManager):
                 if self._stream is None:
                     raise ValueError("cannot write a video with no frames")
                 self._container.mux(self._stream.encode())
+        except OSError as err:
+            error = self._write_error(err)
         except Exception as err:
             error = err
         finally:
             try:
                 self._container.close()
+            except OSError as err:
+                error = error or self._write_error(err)
             except Exception as err:
                 error = error or err
         if error is None:

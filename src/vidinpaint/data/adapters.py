@@ -81,9 +81,19 @@ def _check_crop(crop: str) -> None:
         raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
 
 
+def _visible_under(root: Path) -> list[Path]:
+    """Everything under ``root``, sorted, except what lies in or is a hidden entry (``.name``:
+    e.g. the ``.vidinpaint/`` index of vidinpaint-prepare)."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
 def _videos_under(root: Path, extensions: tuple[str, ...]) -> list[Path]:
     suffixes = {e.lower() for e in extensions}
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    return [p for p in _visible_under(root) if p.is_file() and p.suffix.lower() in suffixes]
 
 
 @dataclass
@@ -162,7 +172,7 @@ class FramesAdapter(Adapter):
     def find(self, root: Path) -> list[Candidate]:
         frames_root = self._pick(root, self.frames_dir, ("JPEGImages/480p", "JPEGImages")) or root
         masks_root = self._pick(root, self.masks_dir, ("Annotations/480p", "Annotations"))
-        folders = [frames_root, *sorted(p for p in frames_root.rglob("*") if p.is_dir())]
+        folders = [frames_root, *(p for p in _visible_under(frames_root) if p.is_dir())]
         candidates = []
         for folder in folders:
             if masks_root is not None and masks_root in (folder, *folder.parents):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from vidinpaint.video_io import IMAGE_SUFFIXES
+from vidinpaint.video_io import frame_files
 
 Box = tuple[int, int, int, int]
 """Crop box (x0, y0, x1, y1) in pixels, end exclusive."""
@@ -37,11 +37,6 @@ class SourceInfo:
     height: int
     width: int
     seq_offsets: tuple[int, ...] | None = None
-
-
-def frame_files(folder: Path) -> list[Path]:
-    """Image files of a frame folder, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _first_line(err: Exception) -> str:

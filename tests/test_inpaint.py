@@ -240,6 +240,94 @@ def test_external_methods_select_their_model(method):
     assert cfg.model.method == method
 
 
+def moving_box_clip(folder: Path, height: int, width: int, frames: int = 10) -> tuple[Path, Path]:
+    """A texture panning left 3 px per frame under a 20 px wide box moving right 4 px per frame
+    (a video and a mask folder of ``height`` x ``width``): the hole's content shows in other
+    frames."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (height // 8 + 1, (width + 3 * frames) // 8 + 1, 3))
+    texture = np.kron(texture, np.ones((8, 8, 1))).astype(np.uint8)
+    masks = folder / "masks"
+    masks.mkdir(parents=True)
+    video = []
+    for t in range(frames):
+        video.append(texture[:height, 3 * t : 3 * t + width])
+        box = np.zeros((height, width), bool)
+        left = width // 3 + 4 * t
+        box[height // 3 : height // 3 + height // 4, left : left + 20] = True
+        save_mask(masks / f"{t:05d}.png", box)
+    return write_video(folder / "in.mp4", torch.from_numpy(np.stack(video)), 12.0), masks
+
+
+@pytest.mark.parametrize(("height", "width"), [(144, 176), (272, 640)])
+def test_the_default_method_keeps_every_known_pixel_at_the_input_size(height, width, tmp_path):
+    video, masks = moving_box_clip(tmp_path, height, width)
+    out = tmp_path / "o.mp4"
+    cfg = compose_config(
+        "inpaint", [f"input={video}", f"mask={masks}", f"output={out}"], output_dir=tmp_path
+    )
+    assert cfg.model.method == "propagate"
+    run(cfg)
+    frames, _, holes = load_inputs(cfg)
+    result, _ = read_video(out)
+    assert result.shape == frames.shape
+    known = ~holes.permute(0, 2, 3, 1).expand_as(frames)
+    assert torch.equal(result[known], frames[known])
+    error = (result.float() - frames.float()).abs()[~known].mean()
+    assert error < 12  # the panned texture is found in other frames (mean fill: about 64)
+
+
+def test_a_size_the_schedule_cannot_take_is_refused_before_decoding(clip, tmp_path, monkeypatch):
+    opened = []
+    monkeypatch.setattr("vidinpaint.inpaint.VideoSource", lambda *a: opened.append(a))
+    overrides = [f"input={clip['video']}", f"mask={clip['mask']}", "method=dip_vid_flow"]
+    cfg = compose_config(
+        "inpaint",
+        [*overrides, "schedule=fast", "resolution=[64,128]", f"output={tmp_path}/o.mp4"],
+        output_dir=tmp_path,
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        run_or_exit(cfg)
+    assert "needs sides of at least 192" in str(exit_info.value.code)
+    assert opened == []
+
+
+def test_paper_padding_on_a_small_video_runs_at_a_size_it_supports(tmp_path):
+    video, masks = moving_box_clip(tmp_path, 144, 176, frames=3)
+    out = tmp_path / "o.mp4"
+    cfg = compose_config(
+        "inpaint",
+        [
+            f"input={video}",
+            f"mask={masks}",
+            "method=dip_vid_flow",
+            "schedule=tiny",
+            f"output={out}",
+        ],
+        output_dir=tmp_path,
+    )
+    assert cfg.model.pad_mode == "reflect"  # as schedule=fast and schedule=paper
+    run(cfg)
+    assert read_video(out)[0].shape == (3, 144, 176, 3)
+
+
+@pytest.mark.realdata
+def test_make_demo_inpaints_bmx_trees(samples):
+    """The README's first command on a real video: make demo (the default method)."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        ["make", "-C", str(root), "demo", f"SAMPLES={samples}", f"PY={sys.executable}"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "outputs/demo/bmx-trees_inpainted_panel.mp4" in result.stdout
+    frames, _ = read_video(root / "outputs" / "demo" / "bmx-trees_inpainted.mp4")
+    panel, _ = read_video(root / "outputs" / "demo" / "bmx-trees_inpainted_panel.mp4")
+    assert frames.shape == (80, 240, 432, 3) and panel.shape == (80, 240, 864, 3)
+
+
 @pytest.mark.realdata
 def test_real_clip_with_its_object_masks(samples, tmp_path):
     frames_dir, masks_dir = tmp_path / "frames", tmp_path / "masks"

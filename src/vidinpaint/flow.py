@@ -354,14 +354,12 @@ class Trace(NamedTuple):
     """Where the hole pixels of one frame are known in other frames (one sweep direction).
 
     index: (n,) long flat pixel index (y * W + x) of the frame's hole pixels; frame: (n,) long
-    source frame, -1 where none was found; position: (2, n) float (x, y) in the source frame;
-    error: (n,) float, the largest forward-backward round trip error (px) along the chain.
+    source frame, -1 where none was found; position: (2, n) float (x, y) in the source frame.
     """
 
     index: Tensor
     frame: Tensor
     position: Tensor
-    error: Tensor
 
 
 MIN_CORNER_WEIGHT = 1e-4
@@ -378,8 +376,8 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
     q is known in frame t + step, that is its source; otherwise the corners' own onward
     sources (found when the sweep passed frame t + step, for its hole pixels and the known
     pixels next to them) give it one: their displacements to their sources, interpolated at q
-    over the corners that share the source frame of the largest bilinear weight.
-    A pixel whose q leaves the frame has no source. Returns one ``Trace`` per frame (its hole
+    over the corners that share a source frame, among the candidates that sample only known
+    pixels there (``_onward_sources``). A pixel whose q leaves the frame has no source. Returns one ``Trace`` per frame (its hole
     pixels).
     """
     if step not in (1, -1):
@@ -395,7 +393,7 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
     band = F.max_pool2d(holes.float(), 3, stride=1, padding=1).reshape(num_frames, -1) > 0
     holes = holes.reshape(num_frames, -1)
     known = ~holes
-    there, back = (forward, backward) if step == 1 else (backward, forward)
+    there = forward if step == 1 else backward
     order = range(num_frames - 1, -1, -1) if step == 1 else range(num_frames)
     # every frame's band pixels, in one pass over the video
     band_pixels = torch.split(band.nonzero()[:, 1], band.sum(1).tolist())
@@ -404,21 +402,15 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
     for t in order:
         index = band_pixels[t]
         if onward is None or index.numel() == 0:
-            nowhere = torch.full_like(index, -1)
-            trace = Trace(
-                index, nowhere, forward.new_zeros(2, len(index)), forward.new_zeros(len(index))
-            )
+            trace = Trace(index, torch.full_like(index, -1), forward.new_zeros(2, len(index)))
         else:
-            pair = min(t, t + step)
-            flows = there[pair].reshape(2, -1), back[pair].reshape(2, -1)
-            trace = _trace_step(t, index, *flows, onward, known, width)
+            flow = there[min(t, t + step)].reshape(2, -1)
+            trace = _trace_step(index, flow, onward, known, width)
         if onward is None:
             onward = _Onward(height * width, forward.dtype)
         onward.hold(t, known[t], trace)
         keep = holes[t][trace.index]
-        traces[t] = Trace(
-            trace.index[keep], trace.frame[keep], trace.position[:, keep], trace.error[keep]
-        )
+        traces[t] = Trace(trace.index[keep], trace.frame[keep], trace.position[:, keep])
     return [traces[t] for t in range(num_frames)]
 
 
@@ -432,7 +424,6 @@ class _Onward:
         self.known = torch.ones(pixels, dtype=torch.bool)
         self.frame = torch.full((pixels,), -1, dtype=torch.long)
         self.position = torch.zeros(2, pixels, dtype=dtype)
-        self.error = torch.zeros(pixels, dtype=dtype)
         self.written = torch.zeros(0, dtype=torch.long)
 
     def hold(self, frame: int, known: Tensor, trace: Trace) -> None:
@@ -441,21 +432,11 @@ class _Onward:
         self.index, self.known, self.written = frame, known, trace.index
         self.frame[trace.index] = trace.frame
         self.position[:, trace.index] = trace.position
-        self.error[trace.index] = trace.error
 
 
-def _trace_step(
-    t: int,
-    index: Tensor,
-    there: Tensor,
-    back: Tensor,
-    onward: _Onward,
-    known: Tensor,
-    width: int,
-) -> Trace:
-    """Pixels ``index`` (n,) of frame ``t`` moved by ``there`` (2, H*W: the flow to the
-    frame swept before, ``onward``) and looked up there; ``back`` (2, H*W) is that frame's flow
-    back to ``t`` (for the round trip error); ``known``: (T, H*W) bool."""
+def _trace_step(index: Tensor, there: Tensor, onward: _Onward, known: Tensor, width: int) -> Trace:
+    """Pixels ``index`` (n,) of a frame moved by ``there`` (2, H*W: the flow to the frame
+    swept before, ``onward``) and looked up there; ``known``: (T, H*W) bool."""
     height = there.shape[1] // width
     x = (index % width).to(there.dtype)
     y = torch.div(index, width, rounding_mode="floor").to(there.dtype)
@@ -465,49 +446,44 @@ def _trace_step(
     inside = (qx >= -eps) & (qx <= width - 1 + eps) & (qy >= -eps) & (qy <= height - 1 + eps)
     q = torch.stack([qx.clamp(0, width - 1), qy.clamp(0, height - 1)])
     corner, weight = _bilinear_corners(*q, height, width)  # (4, n)
-    round_trip = (flow + (back[:, corner] * weight).sum(1)).norm(dim=0)
-    used = weight > MIN_CORNER_WEIGHT
-    direct = (onward.known[corner] | ~used).all(0)  # every corner of q is known there
-    position, error = q, round_trip
+    direct = (onward.known[corner] | (weight <= MIN_CORNER_WEIGHT)).all(0)  # q known there
+    position = q
     frame = torch.full_like(index, onward.index)
     rest = (~direct).nonzero()[:, 0]
     if rest.numel():
-        position, error = position.clone(), error.clone()
-        position[:, rest], error[rest], frame[rest] = _onward_sources(
+        position = position.clone()
+        position[:, rest], frame[rest] = _onward_sources(
             q[:, rest], corner[:, rest], weight[:, rest], onward, known, width
         )
-        error[rest] = torch.maximum(error[rest], round_trip[rest])
-    return Trace(index, torch.where(inside, frame, -1), position, error)
+    return Trace(index, torch.where(inside, frame, -1), position)
 
 
 def _onward_sources(
     q: Tensor, corner: Tensor, weight: Tensor, onward: _Onward, known: Tensor, width: int
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor]:
     """Sources of positions ``q`` (2, n) whose bilinear ``corner`` (4, n, with ``weight``)
     are not all known in the frame swept before: the corners' onward sources. Corners that
     share a source frame give one candidate: their displacements to it, interpolated at q (no
     pull towards them); of the candidates whose every corner is known in their frame (a clean
     sample, as at the end of a chain followed pixel by pixel), the one of the largest bilinear
-    weight. Returns (position (2, n), error (n,), frame (n,), -1 where none)."""
+    weight. Returns (position (2, n), frame (n,), -1 where none)."""
     height = known.shape[1] // width
     frames = onward.frame[corner]
     usable = (weight > MIN_CORNER_WEIGHT) & (frames >= 0)
     corner_xy = torch.stack([corner % width, torch.div(corner, width, rounding_mode="floor")])
     displacement = onward.position[:, corner] - corner_xy.to(q.dtype)  # (2, 4, n)
-    scores, positions, errors = [], [], []
+    scores, positions = [], []
     for k in range(4):
         group = (usable & (frames == frames[k])).to(weight.dtype) * weight
         total = group.sum(0)
         positions.append(q + (displacement * group).sum(1) / total.clamp(min=1e-12))
-        errors.append((onward.error[corner] * group).sum(0) / total.clamp(min=1e-12))
         clean = _known_at(known, frames[k], positions[-1], height, width)
         scores.append(torch.where(usable[k] & clean, total, -1.0))
     score = torch.stack(scores)
     best = score.argmax(0, keepdim=True)
     position = torch.stack(positions, 1).gather(1, best[None].expand(2, 1, -1))[:, 0]
-    error = torch.stack(errors).gather(0, best)[0]
     frame = torch.where(score.gather(0, best)[0] > 0, frames.gather(0, best)[0], -1)
-    return position, error, frame
+    return position, frame
 
 
 def _known_at(known: Tensor, frame: Tensor, position: Tensor, height: int, width: int) -> Tensor:

@@ -7,8 +7,9 @@
   the pair by its smooth harmonic fill (``flow.complete_flow``); one sweep forward and one
   backward over the frames carries each hole pixel to the nearest frame where it is known
   (``flow.trace_holes``: the work per frame does not grow with the number of frames); the
-  two candidates are reconciled by flow consistency, then blended by 1 / temporal distance
-  (``_propagate_once``), and pixels never seen are filled with Telea. Each further pass
+  two candidates are blended by 1 / temporal distance (``_propagate_once``; preferring the
+  candidate whose flow chain is forward-backward consistent was measured and lowered the hole
+  PSNR), and pixels never seen are filled with Telea. Each further pass
   (``passes``) estimates the flows again on the filled video and propagates along them: the
   hole content the flow sees gets closer to the truth, and so does the flow.
 
@@ -27,7 +28,6 @@ import torch
 from torch import Tensor
 
 from vidinpaint.flow import (
-    FB_THRESHOLD,
     complete_flow,
     sample_sources,
     temporal_smooth,
@@ -124,9 +124,7 @@ def _propagate_once(
     """One propagation along interval-1 flows (T-1, 2, H, W) (``video_flows`` order):
     (filled, seen) as ``propagate_fill``. Each hole pixel gets up to two candidates, from the
     nearest later and the nearest earlier frame where it is known (``flow.trace_holes``, one
-    sweep each way); a candidate whose chain is forward-backward consistent at every step
-    (round trip under ``FB_THRESHOLD``) rules out one that is not, and the candidates kept are
-    blended with weights 1 / temporal distance."""
+    sweep each way), blended with weights 1 / temporal distance."""
     traces = {step: trace_holes(hole, forward, backward, step) for step in (1, -1)}
     filled = video.clone()
     seen = torch.zeros_like(hole)
@@ -135,16 +133,11 @@ def _propagate_once(
         index = traces[1][t].index
         if index.numel() == 0:
             continue
-        candidates = []
+        total, weight_sum = 0, 0
         for step in (1, -1):
             trace = traces[step][t]
             colour, found = sample_sources(video, hole, trace)
-            distance = (trace.frame - t).abs().clamp(min=1).to(video.dtype)
-            candidates.append((colour, found, found & (trace.error < FB_THRESHOLD), distance))
-        any_consistent = candidates[0][2] | candidates[1][2]
-        total, weight_sum = 0, 0
-        for colour, found, consistent, distance in candidates:
-            weight = torch.where(any_consistent, consistent, found).to(video.dtype) / distance
+            weight = found.to(video.dtype) / (trace.frame - t).abs().clamp(min=1)
             total, weight_sum = total + colour * weight, weight_sum + weight
         found = weight_sum > 0
         rows, cols = index[found] // width, index[found] % width

@@ -377,8 +377,8 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
     sources (found when the sweep passed frame t + step, for its hole pixels and the known
     pixels next to them) give it one: their displacements to their sources, interpolated at q
     over the corners that share a source frame, among the candidates that sample only known
-    pixels there (``_onward_sources``). A pixel whose q leaves the frame has no source. Returns one ``Trace`` per frame (its hole
-    pixels).
+    pixels there (``_onward_sources``). A pixel whose q leaves the frame has no source.
+    Returns one ``Trace`` per frame (its hole pixels).
     """
     if step not in (1, -1):
         raise ValueError(f"step must be +1 or -1, got {step}")

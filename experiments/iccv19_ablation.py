@@ -232,8 +232,9 @@ def markdown(record: dict) -> str:
         "VGG16 weights on the build machine); `model.pad_mode=replicate` (64-pixel frames at "
         "the deepest level).",
         "",
-        "Methods: `telea` (OpenCV per frame) and `propagate` (flow-guided propagation, 3",
-        "passes) are the classic baselines, no learning (`psnr_known` -: they leave known",
+        "Methods: `telea` (OpenCV per frame) and `propagate` (flow-guided propagation, 4",
+        "passes, one sweep each way) are the classic baselines, no learning (`psnr_known` -:",
+        "they leave known",
         "pixels as they are); dip, dip_vid, dip_vid_3dcn, dip_vid_flow are the paper's methods",
         "under the schedule of their table. Under schedule `cpu` (and its variants)",
         "dip_vid_flow is the named variant **dip_vid_flow_cpu**, vidinpaint-inpaint's default",
@@ -249,7 +250,9 @@ def markdown(record: dict) -> str:
         record["command"],
         "```",
         "",
+        *record.get("notes", []),
     ]
+    size = "x".join(str(s) for s in record["resolution"])
     for name in record["schedules"]:
         schedule = record["schedules"][name]
         overrides = " ".join(bench["variants"].get(name, [f"schedule={name}"]))
@@ -275,7 +278,8 @@ def markdown(record: dict) -> str:
                 str(row["iterations"]),
                 f"{row['seconds']:.0f}",
             ]
-            lines.append(f"| {row['clip']} | {row['method']} | " + " | ".join(cells) + " |")
+            clip = f"{row['clip']} ({size})"
+            lines.append(f"| {clip} | {row['method']} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += quality_cost(record)
     return "\n".join(lines)

@@ -155,10 +155,11 @@ class CompletionSystem(L.LightningModule):
             device = self.trainer.strategy.root_device
             if device.type == "cpu":
                 log.info(
-                    "%s: precision %s on the CPU (trainer=cpu: bf16-mixed where the CPU has "
+                    "%s: precision %s on the CPU%s (trainer=cpu: bf16-mixed where the CPU has "
                     "bf16 units; trainer.precision=32-true turns it off)",
                     self.method,
                     self.trainer.precision,
+                    ", the 3DCN in fp32" if self.cn3d is not None else "",
                 )
         for net, dims, fmt in (
             (self.combcn, 2, torch.channels_last),

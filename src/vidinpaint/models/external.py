@@ -148,8 +148,8 @@ class CompletionSystem(L.LightningModule):
 
     def configure_model(self) -> None:
         """Applies the speed switches for the trainer's device (the system's without a
-        trainer): ``channels_last`` (``auto``: a channels-last CombCN on the CPU), ``compile``; logs
-        the CPU trainer's precision."""
+        trainer): ``channels_last`` (``auto``: a channels-last CombCN on the CPU) and
+        ``compile``; logs the CPU trainer's precision."""
         device, channels_last = self.device, self.hparams.channels_last
         if self._trainer is not None:
             device = self.trainer.strategy.root_device

@@ -118,7 +118,7 @@ class InternalLearningSystem(L.LightningModule):
         accelerator: ``auto`` (the GPU when there is one), ``cpu`` or ``gpu``.
         precision: ``32-true``, ``bf16-mixed`` (bf16 autocast of the forward and losses) or
             ``auto`` (:func:`speed.resolve_precision`: bf16-mixed on a CPU with bf16 units,
-            32-true elsewhere), resolved for the fit's device and logged.
+            32-true elsewhere and for dip_vid_3dcn), resolved for the fit's device and logged.
         channels_last, compile, compile_mode: speed switches applied in ``configure_model``
             (channels-last memory format, True, False or ``auto``:
             :func:`speed.resolve_channels_last`; ``torch.compile`` of the network with

@@ -35,13 +35,16 @@ from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from vidinpaint import CONF_DIR, checks, errors, runs
+from vidinpaint.models import speed
 
 log = logging.getLogger(__name__)
 
 COMMAND = "vidinpaint-bench"
 MODES = ("data", "train")
 INTERNAL_METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
+# the bench's precision names -> the systems' (Lightning's)
+LIGHTNING_PRECISION = {"fp32": speed.FP32, "bf16": speed.BF16}
 
 # Dense peak TFLOP/s per GPU (vendor data sheets, SXM parts). "tf32" is what fp32
 # convolutions run at while torch.backends.cudnn.allow_tf32 is on (PyTorch's default).
@@ -156,9 +159,19 @@ def environment() -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- train mode
+def resolve_precision(cfg: DictConfig, device: torch.device) -> str:
+    """``fp32`` or ``bf16``; ``auto`` is what the commands use there (``models.speed``: bf16
+    on a CPU with bf16 units, fp32 on GPUs, other CPUs and for DIP-Vid-3DCN's 3D network)."""
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    if cfg.precision != "auto":
+        return cfg.precision
+    dims = 3 if cfg.model.method == "dip_vid_3dcn" else 2
+    return "bf16" if speed.resolve_precision(speed.AUTO, device, dims) == speed.BF16 else "fp32"
+
+
 def autocast(device: torch.device, precision: str):
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    """bf16 autocast for ``bf16``, none for ``fp32`` (a resolved precision)."""
     if precision == "fp32":
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -232,20 +245,37 @@ def uses_random_vgg(cfg: DictConfig) -> bool:
 
 def build_system(cfg: DictConfig, compile: bool) -> torch.nn.Module:
     """``cfg.model`` with the bench's speed switches, on the bench device, configured as
-    Lightning does (``configure_model``) and in training mode."""
+    Lightning does (``configure_model``) and in training mode. The internal systems get the
+    bench's precision as their ``precision``."""
+    device = resolve_device(cfg.device)
     model_cfg = cfg.model.copy()
-    for key, value in (("channels_last", cfg.channels_last), ("compile", compile)):
+    switches = [("channels_last", cfg.channels_last), ("compile", compile)]
+    if "precision" in model_cfg:
+        precision = LIGHTNING_PRECISION[resolve_precision(cfg, device)]
+        switches.append(("precision", precision))
+    for key, value in switches:
         if key in model_cfg:
             model_cfg[key] = value
-        elif value:
+        elif value and value != speed.AUTO:
             raise ValueError(f"model={cfg.model.method} has no {key} option")
     if uses_random_vgg(cfg):
         model_cfg.vgg_weights = str(random_vgg_weights(Path(cfg.paths.output_dir)))
     system = hydra.utils.instantiate(model_cfg)
-    system.to(resolve_device(cfg.device))
+    system.to(device)
     system.configure_model()
     system.train()
     return system
+
+
+def channels_last_weights(system: torch.nn.Module) -> bool:
+    """Some convolution of ``system`` keeps its weights channels-last (NHWC / NDHWC)."""
+    for module in system.modules():
+        if isinstance(module, torch.nn.modules.conv._ConvNd) and module.weight.dim() in (4, 5):
+            weight = module.weight
+            fmt = torch.channels_last if weight.dim() == 4 else torch.channels_last_3d
+            if not weight.is_contiguous() and weight.is_contiguous(memory_format=fmt):
+                return True
+    return False
 
 
 def internal_batch(
@@ -298,7 +328,7 @@ def make_step(
     else:
         batch = external_batch(batch_size, clip_len, size, device)
     shape = {"batch_size": batch_size, "clip_len": clip_len, "size": list(size)}
-    return training_iteration(system, batch, device, cfg.precision), shape
+    return training_iteration(system, batch, device, resolve_precision(cfg, device)), shape
 
 
 def count_flops(step: Callable[[], None]) -> int:
@@ -355,19 +385,18 @@ def bench_train(cfg: DictConfig) -> dict[str, Any]:
         times = time_steps(step, device, iters)
     seconds = statistics.median(times)
     memory_mb, memory_kind = peak_memory_mb(device)
+    precision = resolve_precision(cfg, device)
     achieved = flops / seconds / 1e12
     peak, peak_basis = (
-        (float(cfg.peak_tflops), "given")
-        if cfg.peak_tflops
-        else peak_tflops_for(device, cfg.precision)
+        (float(cfg.peak_tflops), "given") if cfg.peak_tflops else peak_tflops_for(device, precision)
     )
     return {
         "mode": "train",
         "model": cfg.model.method,
         "device": device.type,
         "device_name": device_name(device),
-        "precision": cfg.precision,
-        "channels_last": bool(cfg.channels_last),
+        "precision": precision,
+        "channels_last": channels_last_weights(system),
         "compile": bool(cfg.compile),
         **shape,
         "params": sum(p.numel() for p in system.parameters()),

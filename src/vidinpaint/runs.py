@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from vidinpaint.atomic import atomic_path
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.metrics import frame_difference
+from vidinpaint.models import speed
 from vidinpaint.video_io import hstack_panel, write_video
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def wandb_offline() -> bool:
 
 
 OmegaConf.register_new_resolver("wandb_offline", wandb_offline, replace=True)
+# trainer=cpu's precision: bf16-mixed on a CPU with bf16 units, else 32-true (models/speed.py)
+OmegaConf.register_new_resolver("cpu_precision", speed.cpu_precision, replace=True)
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:

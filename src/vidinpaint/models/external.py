@@ -25,6 +25,7 @@ from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.inference import sliding_window
 from vidinpaint.losses import framewise_masked_l1, masked_l1
 from vidinpaint.metrics import l1_hole
+from vidinpaint.models import speed
 from vidinpaint.nets.cn3d import CN3D
 from vidinpaint.nets.combcn import CombCN
 
@@ -55,7 +56,9 @@ class CompletionSystem(L.LightningModule):
             (guidance convolutions start at zero: CombCN starts as the 2DCN).
         flow_method, raft_weights: optical flow behind the ``ewarp`` metric.
         channels_last, compile, compile_mode: speed switches applied in ``configure_model``
-            (``compile_mode`` is ``torch.compile``'s ``mode``, e.g. ``reduce-overhead``).
+            (``compile_mode`` is ``torch.compile``'s ``mode``, e.g. ``reduce-overhead``);
+            ``channels_last="auto"``: a channels-last CombCN on the CPU
+            (:func:`speed.resolve_channels_last` for the trainer's device).
         fused_adam: one fused Adam kernel over all parameters.
         mean_pixel: RGB fill value of holes; replaced by the training set's at fit start.
     """
@@ -76,7 +79,7 @@ class CompletionSystem(L.LightningModule):
         guide_init: str = "default",
         flow_method: str = "dis",
         raft_weights: str | None = None,
-        channels_last: bool = False,
+        channels_last: bool | str = False,
         compile: bool = False,
         compile_mode: str | None = None,
         fused_adam: bool = True,
@@ -144,11 +147,26 @@ class CompletionSystem(L.LightningModule):
         log.info("loaded pre-trained 3DCN from %s (step %s)", path, ckpt.get("global_step"))
 
     def configure_model(self) -> None:
-        if self.hparams.channels_last:
-            if self.combcn is not None:
-                self.combcn.to(memory_format=torch.channels_last)
-            if self.cn3d is not None:
-                self.cn3d.to(memory_format=torch.channels_last_3d)
+        """Applies the speed switches for the trainer's device (the system's without a
+        trainer): ``channels_last`` (``auto``: a channels-last CombCN on the CPU) and
+        ``compile``; logs the CPU trainer's precision."""
+        device, channels_last = self.device, self.hparams.channels_last
+        if self._trainer is not None:
+            device = self.trainer.strategy.root_device
+            if device.type == "cpu":
+                log.info(
+                    "%s: precision %s on the CPU%s (trainer=cpu: bf16-mixed where the CPU has "
+                    "bf16 units; trainer.precision=32-true turns it off)",
+                    self.method,
+                    self.trainer.precision,
+                    ", the 3DCN in fp32" if self.cn3d is not None else "",
+                )
+        for net, dims, fmt in (
+            (self.combcn, 2, torch.channels_last),
+            (self.cn3d, 3, torch.channels_last_3d),
+        ):
+            if net is not None and speed.resolve_channels_last(channels_last, device, dims):
+                net.to(memory_format=fmt)
         if self.hparams.compile:
             for net in (self.combcn, self.cn3d):
                 if net is not None:
@@ -238,7 +256,8 @@ class CompletionSystem(L.LightningModule):
         guide = None
         if self.cn3d is not None:
             masked_low, mask_low = self.downsample(masked, mask)
-            low = self.cn3d(masked_low, mask_low)
+            with speed.fp32_3d_on_cpu(masked.device):
+                low = self.cn3d(masked_low.float(), mask_low.float())
             out["cn3d"], out["mask_low"] = low, mask_low
             b, t = low.shape[:2]
             out["cn3d_full"] = F.interpolate(

@@ -52,6 +52,7 @@ from vidinpaint.losses import (
     flow_loss,
     reconstruction_loss,
 )
+from vidinpaint.models import speed
 from vidinpaint.models.classic import propagate_fill
 from vidinpaint.nets.skipnet import SkipEncoderDecoder, make_noise
 
@@ -62,7 +63,7 @@ HOLE_INITS = ("mean", "propagate")
 HOLE_TARGETS = ("fill", "seen")
 CONSISTENCY_FLOWS = ("predicted", "estimated")
 SIZE_MULTIPLE = 64
-PRECISIONS = ("32-true", "bf16-mixed")
+PRECISIONS = (speed.AUTO, speed.FP32, speed.BF16)
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 
 
@@ -115,10 +116,14 @@ class InternalLearningSystem(L.LightningModule):
             limit is 100 frames); bounds memory.
         seed: network initialisation and window order; ``noise_seed``: the input noise.
         accelerator: ``auto`` (the GPU when there is one), ``cpu`` or ``gpu``.
-        precision: ``32-true`` or ``bf16-mixed`` (bf16 autocast of the forward and losses).
+        precision: ``32-true``, ``bf16-mixed`` (bf16 autocast of the forward and losses) or
+            ``auto`` (:func:`speed.resolve_precision`: bf16-mixed on a CPU with bf16 units,
+            32-true elsewhere and for dip_vid_3dcn), resolved for the fit's device and logged.
         channels_last, compile, compile_mode: speed switches applied in ``configure_model``
-            (channels-last memory format; ``torch.compile`` of the network with ``mode``
-            ``compile_mode``, e.g. ``reduce-overhead``: CUDA graphs for the fixed window shape).
+            (channels-last memory format, True, False or ``auto``:
+            :func:`speed.resolve_channels_last`; ``torch.compile`` of the network with
+            ``mode`` ``compile_mode``, e.g. ``reduce-overhead``: CUDA graphs for the fixed
+            window shape).
         fused_adam: one fused Adam kernel over all parameters.
         cache_target_features: L_p's VGG16 features of the frames computed once per fit
             instead of every iteration (about 33 MB per 192x384 frame on the device).
@@ -161,7 +166,7 @@ class InternalLearningSystem(L.LightningModule):
         noise_seed: int = 0,
         accelerator: str = "auto",
         precision: str = "32-true",
-        channels_last: bool = False,
+        channels_last: bool | str = False,
         compile: bool = False,
         compile_mode: str | None = None,
         fused_adam: bool = True,
@@ -222,6 +227,8 @@ class InternalLearningSystem(L.LightningModule):
         # interval-1 flows (forward, backward) of the chunk being fitted, for smooth_iterations
         self._smooth_flows: tuple[Tensor, Tensor] | None = None
         self._configured = False
+        # precision and memory format resolved for the fit's device (``_resolve_speed``)
+        self._precision, self._channels_last = precision, channels_last
         # DIP: frame -> (L_r, image (1,3,H,W)) of the lowest-loss scored iterate; the current
         # frame's running best (L_r, image) stays on the device until the frame ends
         self._dip_frame = -1
@@ -287,12 +294,31 @@ class InternalLearningSystem(L.LightningModule):
             self.net.parameters(), lr=self.hparams.lr, fused=self.hparams.fused_adam
         )
 
+    def _resolve_speed(self, device: torch.device) -> None:
+        """``precision`` and ``channels_last`` for ``device`` (``auto``: the CPU's fast
+        paths, :mod:`vidinpaint.models.speed`); the precision is logged."""
+        hp = self.hparams
+        dims = 3 if self.method == "dip_vid_3dcn" else 2
+        self._precision = speed.resolve_precision(hp.precision, device, dims)
+        self._channels_last = speed.resolve_channels_last(hp.channels_last, device, dims)
+        log.info(
+            "%s: %s, channels_last=%s on %s (model.precision=%s%s)",
+            self.method,
+            self._precision,
+            self._channels_last,
+            device.type,
+            hp.precision,
+            "; model.precision=32-true turns bf16 off" if self._precision == speed.BF16 else "",
+        )
+
     def configure_model(self) -> None:
-        """Applies the speed switches once: channels-last memory format, ``torch.compile``."""
+        """Applies the speed switches once (for the system's device): channels-last memory
+        format, ``torch.compile``."""
         if self._configured:
             return
         self._configured = True
-        if self.hparams.channels_last:
+        self._resolve_speed(self.device)
+        if self._channels_last:
             is_3d = self.method == "dip_vid_3dcn"
             self.net.to(memory_format=torch.channels_last_3d if is_3d else torch.channels_last)
         if self.hparams.compile:
@@ -306,7 +332,7 @@ class InternalLearningSystem(L.LightningModule):
         return torch.device("cuda" if use_cuda else "cpu")
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
-        if self.hparams.precision == "bf16-mixed":
+        if self._precision == speed.BF16:
             return torch.autocast(device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -639,7 +665,7 @@ class InternalLearningSystem(L.LightningModule):
         }
         if self._recon_weight is not None:
             batch["recon_weight"] = self._recon_weight[window.frames].to(device)
-        if self.hparams.channels_last and self.method != "dip_vid_3dcn":
+        if self._channels_last and self.method != "dip_vid_3dcn":
             batch["noise"] = batch["noise"].contiguous(memory_format=torch.channels_last)
         return batch
 
@@ -681,11 +707,7 @@ class InternalLearningSystem(L.LightningModule):
         num_frames = noise.shape[0]
         self.to(device)
         self.net.train()
-        autocast = (
-            torch.autocast(device.type, dtype=torch.bfloat16)
-            if str(self.hparams.precision).startswith("bf16")
-            else contextlib.nullcontext()
-        )
+        autocast = self._autocast(device)
         starts = [
             min(max(f - batch_frames // 2, 0), num_frames - batch_frames) for f in range(num_frames)
         ]

@@ -1,0 +1,165 @@
+"""CPU speed defaults (``models/speed.py``): bf16 autocast chosen at start where the CPU has
+bf16 units (the detection is monkeypatched: supported / unsupported), turned off by
+``precision=32-true``; channels-last 2D networks. On tiny inputs the outputs equal fp32's
+within the stated tolerances. No timing here."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from helpers import compose_config
+from vidinpaint.models import speed
+from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.internal import InternalLearningSystem
+from vidinpaint.nets.skipnet import make_noise
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+# Tolerances, as fractions of the fp32 output's largest |value|. bf16 keeps 8 bits of
+# mantissa: CombCN's output (17 convolutions with BatchNorm, random weights) differs from fp32's
+# by at most 10%, 2% on average; the skip net's (noise input, BatchNorm over its deepest 1x2
+# maps of 3 frames) by at most 50%, 5% on average (measured: 31-44%, 3.6-3.8%)
+BF16_TOLERANCE = {"combcn": (0.1, 0.02), "skipnet": (0.5, 0.05)}
+# the memory format alone changes only the order of the sums (measured: below 2e-4)
+FORMAT_RTOL = 1e-3
+
+
+def assert_close(got: torch.Tensor, expected: torch.Tensor, bf16_net: str | None) -> None:
+    """``got`` equals ``expected`` (fp32) within the bf16 tolerance of ``bf16_net`` or, with
+    None, the memory-format one; a bf16 output must differ (bf16 was really on)."""
+    error = (got.float() - expected).abs() / expected.abs().max()
+    if bf16_net:
+        largest, mean = BF16_TOLERANCE[bf16_net]
+        assert error.max() > FORMAT_RTOL, "bf16 was off"
+        assert error.mean() < mean and error.max() < largest, (error.mean(), error.max())
+    else:
+        assert error.max() < FORMAT_RTOL, error.max()
+
+
+@pytest.fixture(params=[True, False], ids=["bf16-cpu", "no-bf16-cpu"])
+def bf16_cpu(request, monkeypatch) -> bool:
+    monkeypatch.setattr(speed, "cpu_bf16_supported", lambda: request.param)
+    return request.param
+
+
+def test_auto_precision_follows_the_detection(bf16_cpu):
+    expected = speed.BF16 if bf16_cpu else speed.FP32
+    assert speed.resolve_precision("auto", CPU) == expected
+    assert speed.resolve_precision("auto", CPU, dims=3) == speed.FP32
+    assert speed.resolve_precision("auto", CUDA) == speed.FP32
+    assert speed.resolve_precision("32-true", CPU) == speed.FP32
+    assert speed.resolve_channels_last("auto", CPU, 2)
+    assert not speed.resolve_channels_last("auto", CPU, 3)
+    assert not speed.resolve_channels_last("auto", CUDA, 2)
+    assert not speed.resolve_channels_last(False, CPU, 2)
+
+
+def test_trainer_precision_cpu_default_forced_off_and_gpu_unchanged(bf16_cpu, tmp_path):
+    def trainer(*overrides):
+        return compose_config("train", ["model=combcn", *overrides], tmp_path).trainer
+
+    assert trainer("trainer=cpu").precision == ("bf16-mixed" if bf16_cpu else "32-true")
+    assert trainer("trainer=cpu", "trainer.precision=32-true").precision == "32-true"
+    assert trainer("trainer=gpu").precision == "bf16-mixed"
+    assert trainer("trainer=ddp_sim").precision == "32-true"
+
+
+def fake_trainer(system: CompletionSystem, device: torch.device, precision: str) -> None:
+    """What ``configure_model`` reads of a Trainer: its root device and precision."""
+    strategy = SimpleNamespace(root_device=device)
+    system._trainer = SimpleNamespace(strategy=strategy, precision=precision)
+
+
+def tiny_clip() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    video = torch.rand(2, 4, 3, 32, 32, generator=generator)
+    mask = torch.zeros(2, 4, 1, 32, 32)
+    mask[..., 8:20, 10:22] = 1
+    return video, mask
+
+
+def combcn_outputs(system: CompletionSystem, precision: str) -> dict[str, torch.Tensor]:
+    video, mask = tiny_clip()
+    bf16 = precision == speed.BF16
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16), torch.no_grad():
+        out = system(system.fill(video, mask), mask)
+    return {k: out[k].float() for k in ("cn3d", "combcn")}
+
+
+def test_combcn_cpu_default_matches_fp32(bf16_cpu, tmp_path):
+    """``trainer=cpu`` + ``model.channels_last=auto``: a channels-last CombCN, a contiguous
+    fp32 3DCN, bf16 autocast where supported; outputs equal fp32's within the tolerances."""
+    cfg = compose_config("train", ["model=combcn", "trainer=cpu"], tmp_path)
+    torch.manual_seed(0)
+    reference = CompletionSystem(method="combcn")
+    system = CompletionSystem(method="combcn", channels_last=cfg.model.channels_last)
+    system.load_state_dict(reference.state_dict())
+    fake_trainer(system, CPU, cfg.trainer.precision)
+    system.configure_model()
+    assert system.combcn.layers[2].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert system.cn3d.layers[2].conv.weight.is_contiguous()
+    expected = combcn_outputs(reference, speed.FP32)
+    got = combcn_outputs(system, cfg.trainer.precision)
+    # the 3DCN runs in fp32 under CPU autocast (speed.fp32_3d_on_cpu)
+    assert_close(got["cn3d"], expected["cn3d"], None)
+    assert_close(got["combcn"], expected["combcn"], "combcn" if bf16_cpu else None)
+
+
+def test_combcn_precision_forced_off_keeps_fp32(tmp_path):
+    cfg = compose_config("train", ["model=combcn", "trainer.precision=32-true"], tmp_path)
+    torch.manual_seed(0)
+    reference = CompletionSystem(method="combcn")
+    system = CompletionSystem(method="combcn", channels_last=True)
+    system.load_state_dict(reference.state_dict())
+    fake_trainer(system, CPU, cfg.trainer.precision)
+    system.configure_model()
+    got = combcn_outputs(system, cfg.trainer.precision)
+    expected = combcn_outputs(reference, speed.FP32)
+    for key in ("cn3d", "combcn"):
+        assert_close(got[key], expected[key], None)
+
+
+def test_gpu_trainer_keeps_the_contiguous_format():
+    system = CompletionSystem(method="combcn", channels_last="auto")
+    fake_trainer(system, CUDA, "bf16-mixed")
+    system.configure_model()
+    assert system.combcn.layers[2].conv.weight.is_contiguous()
+
+
+@pytest.mark.parametrize("precision", ["auto", "32-true"])
+def test_internal_fit_settings_match_fp32(bf16_cpu, precision):
+    """DIP-Vid-Flow's network as a fit resolves it: ``auto`` -> bf16 where supported and
+    channels-last on the CPU; ``32-true`` forces fp32. Outputs within the tolerances."""
+    settings = dict(method="dip_vid_flow", pad_mode="replicate", perceptual_weight=0.0)
+    reference = InternalLearningSystem(**settings)
+    system = InternalLearningSystem(**settings, precision=precision, channels_last="auto")
+    system.configure_model()
+    bf16 = bf16_cpu and precision == "auto"
+    assert system._precision == (speed.BF16 if bf16 else speed.FP32)
+    conv = next(m for m in system.net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    noise = make_noise(3, 64, 128, seed=0)
+    with torch.no_grad():
+        expected = reference(noise)
+        with system._autocast(CPU):
+            got = system(noise.contiguous(memory_format=torch.channels_last))
+    for out, ref in zip(got, expected):  # image, flow
+        assert_close(out, ref, "skipnet" if bf16 else None)
+
+
+def test_internal_3d_network_stays_fp32(bf16_cpu):
+    system = InternalLearningSystem(
+        method="dip_vid_3dcn", pad_mode="replicate", perceptual_weight=0.0, precision="auto"
+    )
+    system.configure_model()
+    assert system._precision == speed.FP32
+
+
+def test_cpu_autocast_is_off_inside_a_3d_network():
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with speed.fp32_3d_on_cpu(CPU):
+            inside = torch.is_autocast_enabled("cpu")
+        outside = torch.is_autocast_enabled("cpu")
+    assert outside and not inside

@@ -326,28 +326,20 @@ def complete_flow(flow: Tensor, hole: Tensor, dilate: int = 2, iterations: int =
     grown = F.max_pool2d(hole.float(), 2 * dilate + 1, stride=1, padding=dilate) if dilate else hole
     grown = grown.to(flow.dtype)
     completed = flow.clone()
-    height, width = flow.shape[-2:]
     for i in range(flow.shape[0]):
-        rows = grown[i, 0].amax(1).nonzero()[:, 0]
-        if rows.numel() == 0:
-            continue
-        cols = grown[i, 0].amax(0).nonzero()[:, 0]
-        top, bottom = (
-            max(int(rows[0]) - COMPLETION_MARGIN, 0),
-            int(rows[-1]) + COMPLETION_MARGIN + 1,
-        )
-        left, right = (
-            max(int(cols[0]) - COMPLETION_MARGIN, 0),
-            int(cols[-1]) + COMPLETION_MARGIN + 1,
-        )
-        box = (
-            slice(i, i + 1),
-            slice(None),
-            slice(top, min(bottom, height)),
-            slice(left, min(right, width)),
-        )
-        completed[box] = fill_harmonic(flow[box], grown[box], iterations)
+        rows, cols = _span(grown[i, 0].amax(1)), _span(grown[i, 0].amax(0))
+        if rows is not None:
+            box = (slice(i, i + 1), slice(None), rows, cols)
+            completed[box] = fill_harmonic(flow[box], grown[box], iterations)
     return completed
+
+
+def _span(line: Tensor) -> slice | None:
+    """The non-zero entries of ``line`` (L,) and ``COMPLETION_MARGIN`` on each side, or None."""
+    hit = line.nonzero()[:, 0]
+    if hit.numel() == 0:
+        return None
+    return slice(max(int(hit[0]) - COMPLETION_MARGIN, 0), int(hit[-1]) + COMPLETION_MARGIN + 1)
 
 
 class Trace(NamedTuple):
@@ -408,28 +400,27 @@ def trace_holes(hole: Tensor, forward: Tensor, backward: Tensor, step: int) -> l
             trace = _trace_step(index, flow, onward, known, width)
         if onward is None:
             onward = _Onward(height * width, forward.dtype)
-        onward.hold(t, known[t], trace)
+        onward.hold(t, trace)
         keep = holes[t][trace.index]
         traces[t] = Trace(trace.index[keep], trace.frame[keep], trace.position[:, keep])
     return [traces[t] for t in range(num_frames)]
 
 
 class _Onward:
-    """One frame's known pixels (H*W,) bool and, over its hole and the known pixels next to
-    it, where the sweep found them known further on (frame -1: nowhere), as dense tables that
-    are reused from frame to frame (only the entries written are reset)."""
+    """For frame ``index``'s hole and the known pixels next to it, where the sweep found them
+    known further on (frame -1: nowhere), as dense (H*W) tables that are reused from frame to
+    frame (only the entries written are reset)."""
 
     def __init__(self, pixels: int, dtype: torch.dtype) -> None:
         self.index = -1
-        self.known = torch.ones(pixels, dtype=torch.bool)
         self.frame = torch.full((pixels,), -1, dtype=torch.long)
         self.position = torch.zeros(2, pixels, dtype=dtype)
         self.written = torch.zeros(0, dtype=torch.long)
 
-    def hold(self, frame: int, known: Tensor, trace: Trace) -> None:
-        """The tables of ``frame`` (its pixels ``known`` and the ``trace`` of its band)."""
+    def hold(self, frame: int, trace: Trace) -> None:
+        """The tables of ``frame`` (the ``trace`` of its band)."""
         self.frame[self.written] = -1
-        self.index, self.known, self.written = frame, known, trace.index
+        self.index, self.written = frame, trace.index
         self.frame[trace.index] = trace.frame
         self.position[:, trace.index] = trace.position
 
@@ -446,7 +437,7 @@ def _trace_step(index: Tensor, there: Tensor, onward: _Onward, known: Tensor, wi
     inside = (qx >= -eps) & (qx <= width - 1 + eps) & (qy >= -eps) & (qy <= height - 1 + eps)
     q = torch.stack([qx.clamp(0, width - 1), qy.clamp(0, height - 1)])
     corner, weight = _bilinear_corners(*q, height, width)  # (4, n)
-    direct = (onward.known[corner] | (weight <= MIN_CORNER_WEIGHT)).all(0)  # q known there
+    direct = (known[onward.index, corner] | (weight <= MIN_CORNER_WEIGHT)).all(0)  # q known
     position = q
     frame = torch.full_like(index, onward.index)
     rest = (~direct).nonzero()[:, 0]

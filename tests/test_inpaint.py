@@ -290,6 +290,15 @@ def test_a_size_the_schedule_cannot_take_is_refused_before_decoding(clip, tmp_pa
         run_or_exit(cfg)
     assert "needs sides of at least 192" in str(exit_info.value.code)
     assert opened == []
+    cfg = compose_config(  # the paper's schedule without VGG16 weights on disk
+        "inpaint",
+        [*overrides, "schedule=paper", f"model.vgg_weights={tmp_path}/none.pth"],
+        output_dir=tmp_path,
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        run_or_exit(cfg)
+    assert "VGG16 weights" in str(exit_info.value.code)
+    assert opened == []
 
 
 def test_paper_padding_on_a_small_video_runs_at_a_size_it_supports(tmp_path):

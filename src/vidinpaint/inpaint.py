@@ -191,9 +191,9 @@ def run(cfg: DictConfig) -> Path:
     chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
     check_chunks(chunk_frames, overlap)
     check_resolution(cfg)
+    system, internal = load_system(cfg)  # absent weights stop the run before any decoding
     video, mask = open_inputs(cfg)
     resolution = resolve_resolution(cfg, video.height, video.width)
-    system, internal = load_system(cfg)
     state = state_folder(cfg, internal)
     log.info(
         "%s: %d frames %dx%d at %.2f fps, working at %dx%d",

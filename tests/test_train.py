@@ -101,6 +101,68 @@ def test_eval_scores_a_checkpoint(tmp_path, data_dir):
     assert list((tmp_path / "eval/samples").glob("*.mp4"))
 
 
+def test_eval_split_all_scores_every_clip_once_with_the_same_masks(tmp_path, data_dir, monkeypatch):
+    """Two checkpoints scored on a folder of videos they never saw: every clip of the folder
+    once, with identical holes, filled with each checkpoint's own training mean pixel."""
+    from data_fixtures import make_video
+
+    from vidinpaint.data.dataset import ClipDataset
+
+    folder = tmp_path / "my_videos"
+    for i, frames in enumerate((12, 8, 9)):  # 3 + 2 + 2 clips of 4 frames
+        make_video(folder / f"v{i}.mp4", frames, 40, 40, seed=i)
+    read = []
+    original = ClipDataset.__getitem__
+
+    def recording(self, position):
+        item = original(self, position)
+        read.append((item["path"], item["start"], item["mask"].clone(), item["video"]))
+        return item
+
+    monkeypatch.setattr(ClipDataset, "__getitem__", recording)
+    seen, scores = {}, {}
+    for model in ("cn3d", "cn2d"):
+        train(train_cfg(tmp_path, data_dir, f"model={model}", "num_samples=0", run=model))
+        read.clear()
+        cfg = compose_config(
+            "eval",
+            [
+                f"ckpt={tmp_path}/{model}/checkpoints/last.ckpt",
+                "data=folder",
+                f"data.root={folder}",
+                "split=all",
+                "num_samples=0",
+                "schedule.limit_val_batches=1",  # split=all scores every clip all the same
+                *TINY,
+                "data.batch_size=1",
+            ],
+            output_dir=tmp_path / f"eval_{model}",
+        )
+        scores[model] = evaluate(cfg)
+        seen[model] = list(read)
+    clips = [(p, s) for p, s, _, _ in seen["cn3d"]]
+    assert len(clips) == len(set(clips)) == 7
+    assert {Path(p).name for p, _ in clips} == {"v0.mp4", "v1.mp4", "v2.mp4"}
+    assert clips == [(p, s) for p, s, _, _ in seen["cn2d"]]
+    for (_, _, a, _), (_, _, b, _) in zip(seen["cn3d"], seen["cn2d"], strict=True):
+        assert torch.equal(a, b) and a.any()
+    saved = json.loads((tmp_path / "eval_cn2d/metrics.json").read_text())
+    assert saved["split"] == "all" and saved["all/l1_hole"] == scores["cn2d"]["all/l1_hole"]
+    assert not any(key.startswith("val/") for key in saved)
+    assert scores["cn3d"]["all/l1_hole"] != scores["cn2d"]["all/l1_hole"]
+    # the holes are filled with the checkpoint's training mean pixel (the synthetic data's, not
+    # the folder's): the mean-pixel fill column, computed clip by clip here
+    ckpt = torch.load(tmp_path / "cn2d/checkpoints/last.ckpt", weights_only=False)
+    mean = ckpt["state_dict"]["mean_pixel"].view(3, 1, 1)
+    per_clip = []
+    for _, _, mask, video in seen["cn2d"]:
+        hole = mask.float()
+        error = (video.float() / 255 - mean).abs() * hole
+        per_clip.append(255 * error.sum() / (3 * hole.sum()))
+    expected = float(torch.stack(per_clip).mean())
+    assert scores["cn2d"]["all/l1_hole_fill"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_eval_without_checkpoint_or_method_is_an_error(tmp_path, data_dir):
     cfg = compose_config("eval", [f"paths.data_dir={data_dir}", *TINY], output_dir=tmp_path)
     with pytest.raises(ValueError, match="ckpt=PATH"):

@@ -2,6 +2,11 @@
 
     vidinpaint-eval ckpt=outputs/train/runs/<time>/checkpoints/last.ckpt data=vw300 split=test
     vidinpaint-eval model=dip_vid_flow data=frames data.root=DAVIS schedule=fast
+    vidinpaint-eval ckpt=... data=folder data.root=my_videos split=all data.size=[64,64]
+
+``split``: ``val``, ``test`` or ``all`` (every clip of the data, e.g. a folder of your own
+videos, with the same fixed masks for every checkpoint and method). A checkpoint's holes are
+filled with the mean pixel it was trained with, whatever data it scores.
 
 Writes metrics.json (``<split>/l1_hole``, ``psnr``, ``ssim``, ``ewarp``) and samples/*.mp4;
 with ``logger=wandb`` also a table of per-clip results (``<split>/clips``, dashboards.py).
@@ -27,6 +32,7 @@ from vidinpaint.models.external import CompletionSystem
 log = logging.getLogger(__name__)
 
 COMMAND = "vidinpaint-eval"
+SPLITS = ("val", "test", "all")
 
 
 def inpaint_clips(
@@ -34,8 +40,12 @@ def inpaint_clips(
 ) -> tuple[list[dict[str, float]], list[dict[str, Any]]]:
     """``system.inpaint`` on every clip of ``datamodule``'s ``split``: per clip, the scores of
     ``evaluation.score_clips`` and a dashboard row (dashboards.clip_row, with the hole PSNR)."""
-    loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
     scores, rows = [], []
+    loader = {
+        "val": datamodule.val_dataloader,
+        "test": datamodule.test_dataloader,
+        "all": datamodule.all_dataloader,
+    }[split]()
     for raw in track(loader, f"evaluating on {split}"):
         batch = datamodule.on_after_batch_transfer(raw, 0)
         clips = zip(batch["video"], batch["mask"], batch["path"], batch["start"], strict=True)
@@ -53,6 +63,23 @@ def inpaint_clips(
     return scores, rows
 
 
+def score_checkpoint(
+    system: CompletionSystem, datamodule: Any, trainer: L.Trainer, split: str
+) -> dict[str, Any]:
+    """The checkpoint's validation (or test) metrics on ``split``, keyed ``<split>/...``.
+
+    The holes are filled with the checkpoint's training mean pixel (the network's input), not
+    the mean of the data it scores. ``all`` runs the validation loop over every clip."""
+    datamodule.setup("test" if split == "test" else "validate")
+    datamodule.mean_pixel = tuple(float(v) for v in system.mean_pixel)
+    if split == "test":
+        return trainer.test(system, datamodule=datamodule)[0]
+    if split == "all":
+        datamodule.datasets["val"] = datamodule.datasets["all"]
+    scores = trainer.validate(system, datamodule=datamodule)[0]
+    return {f"{split}/{key.split('/', 1)[1]}": value for key, value in scores.items()}
+
+
 def log_clip_table(
     loggers: list, split: str, rows: list[dict[str, Any]], scores: dict[str, float]
 ) -> None:
@@ -66,8 +93,8 @@ def log_clip_table(
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
-    if cfg.split not in ("val", "test"):
-        raise errors.UserError(f"split must be val or test, got {cfg.split!r}")
+    if cfg.split not in SPLITS:
+        raise errors.UserError(f"split must be one of {', '.join(SPLITS)}, got {cfg.split!r}")
     if not cfg.ckpt and not cfg.get("model"):
         raise errors.UserError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
     checks.check_loader(cfg.data)
@@ -79,14 +106,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(cfg.data)
     callbacks, loggers = runs.callbacks_and_loggers(cfg)
     if cfg.ckpt:
-        trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-        run = trainer.validate if cfg.split == "val" else trainer.test
+        # split=all scores every clip, whatever the schedule's limit on validation batches
+        every_clip = {"limit_val_batches": 1.0} if cfg.split == "all" else {}
+        trainer = hydra.utils.instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers or False, **every_clip
+        )
         table = any(isinstance(logger, WandbLogger) for logger in loggers)
         # one process: the validation / test steps collect the rows while scoring; several:
         # each holds its share of the clips, so the clips are inpainted again for the table
         collect = table and trainer.world_size == 1
         system.clip_rows = [] if collect else None
-        scores = runs.scalar_metrics(run(system, datamodule=datamodule)[0])
+        scores = runs.scalar_metrics(score_checkpoint(system, datamodule, trainer, cfg.split))
         method, step = system.hparams.method, system.global_step
         if table:
             rows = (
@@ -97,7 +127,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             log_clip_table(loggers, cfg.split, rows, {})
     else:
         system = hydra.utils.instantiate(cfg.model)
-        datamodule.setup("validate" if cfg.split == "val" else "test")
+        datamodule.setup("test" if cfg.split == "test" else "validate")
         method, step = cfg.model.method, 0
         clips, rows = inpaint_clips(system, datamodule, cfg.split, method)
         scores = {f"{cfg.split}/{k}": sum(c[k] for c in clips) / len(clips) for k in clips[0]}

@@ -100,22 +100,22 @@ def _seeded_cell(values: list[float], key: str) -> dict[str, float | list[float]
     return {key: stats["mean"], f"{key}_std": stats["std"], f"{key}_seeds": stats["seeds"]}
 
 
-# Table 2 cell -> the run (method) and metrics it is read from. The 3DCN column is the 3DCN
-# of the joint CombCN run, scored as the paper scores it (eq. (1) at H/r); ``l1_hole_up`` is
-# the same 3DCN up-sampled to H x W, ``l1_hole_pretrain`` the pre-trained 3DCN before joint
-# training.
+# Table 2 cell -> the run (method) and metrics it is read from (prefixed with the split, e.g.
+# ``val/``). The 3DCN column is the 3DCN of the joint CombCN run, scored as the paper scores it
+# (eq. (1) at H/r); ``l1_hole_up`` is the same 3DCN up-sampled to H x W, ``l1_hole_pretrain``
+# the pre-trained 3DCN before joint training.
 TABLE2_SOURCES = {
     "cn3d": (
         "combcn",
         {
-            "l1_hole": "val/l1_hole_3dcn_low",
-            "l1_hole_up": "val/l1_hole_3dcn",
-            "psnr": "val/psnr_3dcn",
-            "ssim": "val/ssim_3dcn",
+            "l1_hole": "l1_hole_3dcn_low",
+            "l1_hole_up": "l1_hole_3dcn",
+            "psnr": "psnr_3dcn",
+            "ssim": "ssim_3dcn",
         },
     ),
-    "cn2d": ("cn2d", {"l1_hole": "val/l1_hole", "psnr": "val/psnr", "ssim": "val/ssim"}),
-    "combcn": ("combcn", {"l1_hole": "val/l1_hole", "psnr": "val/psnr", "ssim": "val/ssim"}),
+    "cn2d": ("cn2d", {"l1_hole": "l1_hole", "psnr": "psnr", "ssim": "ssim"}),
+    "combcn": ("combcn", {"l1_hole": "l1_hole", "psnr": "psnr", "ssim": "ssim"}),
 }
 
 
@@ -123,10 +123,11 @@ def _in_seed_order(seeded: dict[int | None, dict]) -> list[dict]:
     return [seeded[s] for s in sorted(seeded, key=lambda s: (s is None, s or 0))]
 
 
-def mini_table2(runs: dict[str, dict]) -> dict:
+def mini_table2(runs: dict[str, dict], split: str = "val") -> dict:
     """The quickstart's seeded mini Table 2 from one dataset's runs (one per method and seed):
     ``{method: {l1_hole, l1_hole_std, l1_hole_seeds, psnr, ..., run}, "seeds": n}``; means and
-    sample stds over seeds, per-seed values in seed order."""
+    sample stds over seeds, per-seed values in seed order. ``split``: the metrics' prefix (``val``
+    for training runs, ``all`` for ``vidinpaint-eval split=all`` of their checkpoints)."""
     by_method: dict[str, dict[int | None, dict]] = {}
     for name, m in runs.items():
         by_method.setdefault(run_key(name)[1], {})[run_seed(name, m)] = m
@@ -138,14 +139,14 @@ def mini_table2(runs: dict[str, dict]) -> dict:
         ordered = _in_seed_order(seeded)
         row: dict = {"run": source}
         for key, metric in keys.items():
-            row.update(_seeded_cell([m[metric] for m in ordered if metric in m], key))
+            name = f"{split}/{metric}"
+            row.update(_seeded_cell([m[name] for m in ordered if name in m], key))
         table[method] = row
     if "cn3d" in by_method:
-        pretrain = [m["val/l1_hole_3dcn_low"] for m in _in_seed_order(by_method["cn3d"])]
+        pretrain = [m[f"{split}/l1_hole_3dcn_low"] for m in _in_seed_order(by_method["cn3d"])]
         table["cn3d"].update(_seeded_cell(pretrain, "l1_hole_pretrain"))
-    fill = [
-        m["val/l1_hole_fill"] for m in _in_seed_order(by_method["cn2d"]) if "val/l1_hole_fill" in m
-    ]
+    fill_key = f"{split}/l1_hole_fill"
+    fill = [m[fill_key] for m in _in_seed_order(by_method["cn2d"]) if fill_key in m]
     if fill:  # the simplest baseline: holes left at the mean pixel (the networks' input)
         table["fill"] = {"run": "cn2d", **_seeded_cell(fill, "l1_hole")}
     counts = {len(by_method[source]) for source, _ in TABLE2_SOURCES.values()}
@@ -200,7 +201,8 @@ def table2_markdown(runs: dict[str, dict]) -> str:
     for method, (source, keys) in TABLE2_SOURCES.items():
         for (dataset, _), seeds in _group(runs, source).items():
             cells = rows.setdefault(dataset, {})
-            cells[method] = _cell([m[keys["l1_hole"]] for m in seeds if keys["l1_hole"] in m])
+            l1_hole = f"val/{keys['l1_hole']}"
+            cells[method] = _cell([m[l1_hole] for m in seeds if l1_hole in m])
             if method == "cn3d":
                 cells["cn3d_up"] = _cell([m["val/l1_hole_3dcn"] for m in seeds])
     paper = {d: c for d, c in rows.items() if d in PAPER_TABLE2}

@@ -59,6 +59,28 @@ def test_split_by_video_keeps_clips_of_one_video_together(video_folder: Path):
     assert index.summary()["val_videos"] == 1
 
 
+def test_split_by_time_holds_out_the_last_frames_of_every_video(tmp_path: Path):
+    """Overlapping clips (stride 2 < clip_len 4) of a 30- and a 22-frame video: checked on the
+    frame numbers each split reads, the training frames all come before the held-out ones."""
+    make_video(tmp_path / "a.mp4", 30, 32, 32, seed=0)
+    make_video(tmp_path / "b.mp4", 22, 32, 32, seed=1)
+    index = build_index(tmp_path, FolderAdapter(), 4, 2, (16, 16), split_by="time")
+    for video, entry in enumerate(index.videos):
+        frames = {}
+        for split in ("train", "val"):
+            clips = [index.clips[i] for i in index.split_clips(split)]
+            clips = [c for c in clips if c.video == video]
+            frames[split] = {c.start + t for c in clips for t in range(4)}
+        n = entry.num_frames
+        boundary = round(n * 5 / 6)  # 25 of 30, 18 of 22
+        assert frames["train"] and frames["val"]
+        assert max(frames["train"]) < boundary <= min(frames["val"]) <= max(frames["val"]) < n
+        # every clip that fits on one side is kept, the ones across the boundary are not
+        starts = [c.start for c in index.clips if c.video == video]
+        assert starts == [s for s in range(0, n - 3, 2) if s + 4 <= boundary or s >= boundary]
+    assert index.summary()["train_videos"] == index.summary()["val_videos"] == 2
+
+
 @pytest.mark.parametrize("split_by", ["clip", "video"])
 def test_fixed_test_videos_stay_test_in_both_modes(video_folder: Path, split_by: str):
     index = build_index(video_folder, _OneTestVideo(), 4, 4, (16, 16), split_by=split_by)

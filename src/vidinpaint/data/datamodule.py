@@ -44,15 +44,18 @@ class ClipDataModule(L.LightningDataModule):
     video and mask. After setup(): mean_pixel, index. Training masks are random; val and
     test masks are fixed per clip position by val_mask_seed (independent of the run seed).
     The test split is the adapter's own (FaceForensics test, Caltech set06-10); asking a
-    dataset without one for it (test_dataloader) is an error.
+    dataset without one for it (test_dataloader) is an error. The ``all`` split
+    (all_dataloader, ``vidinpaint-eval split=all``) is every clip of the index, with fixed
+    masks like val and test.
 
     Args:
         name: dataset name (reported in metrics). root: dataset folder.
         adapter: finds videos and crop boxes. mask: hole generator (or its data/mask name).
         clip_len: frames per clip. clip_stride: frames between clip starts (None: clip_len).
         size: (height, width) of the clips. train_val_ratio: train:val = n:1.
-        split_seed: seed of that split. split_by: ``clip`` (the paper's split of the samples)
-        or ``video`` (all clips of a video in one split; data/index.py).
+        split_seed: seed of that split. split_by: ``clip`` (the paper's split of the samples),
+        ``video`` (all clips of a video in one split) or ``time`` (the last part of every
+        video validates; data/index.py).
         cache_dir: where prepared indexes and clips live
         (None: <root>/.vidinpaint). mean_pixel_clips: training clips averaged for mean_pixel.
         augment: training-clip augmentation on the device, ``none`` (the papers), ``flip`` or
@@ -188,9 +191,10 @@ class ClipDataModule(L.LightningDataModule):
             "train": ClipDataset(index, train_ids, self.mask),
             "val": ClipDataset(index, val_ids, self.mask, self.val_mask_seed),
             "test": ClipDataset(index, test_ids, self.mask, self.val_mask_seed),
+            "all": ClipDataset(index, list(range(len(index.clips))), self.mask, self.val_mask_seed),
         }
         checked = set()
-        for dataset in self.datasets.values():
+        for dataset in (self.datasets[split] for split in ("train", "val", "test")):
             for position in range(len(dataset)):
                 video = dataset.index.clips[dataset.clip_ids[position]].video
                 if video not in checked:
@@ -232,3 +236,7 @@ class ClipDataModule(L.LightningDataModule):
                 f"{self.index.summary() if self.index else 'not indexed'}); use split=val"
             )
         return self._loader("test", shuffle=False)
+
+    def all_dataloader(self) -> DataLoader:
+        """Every clip of the index (train, val and test), in index order, fixed masks."""
+        return self._loader("all", shuffle=False)

@@ -2,8 +2,11 @@
 
 ``split_by`` (``SPLIT_BY``): ``clip`` splits the clips ("the whole data samples", AAAI'19 Sec.
 4), so clips of one video fall on both sides; ``video`` splits the source videos, keeping all
-clips of a video in one split (stricter: no scene is seen in training and validation).
-Sources with a fixed split (a dataset's own test set) keep it in both modes.
+clips of a video in one split (stricter: no scene is seen in training and validation); ``time``
+splits every video in time: its clips in the first ratio/(ratio+1) of the frames train, those
+in the last part validate, and a clip across the boundary is dropped (held-out frames of the
+training videos, never seen in training). Sources with a fixed split (a dataset's own test
+set) keep it in every mode.
 
 Built by scanning a root with an adapter (bad sources are skipped with one warning line each
 and counted), cached as JSON by `vidinpaint-prepare`, read back by the DataModule.
@@ -29,8 +32,8 @@ log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
 SPLITS = ("train", "val", "test")
-SPLIT_BY = ("clip", "video")
-# VideoEntry.split of a video whose clips are split one by one (split_by=clip)
+SPLIT_BY = ("clip", "video", "time")
+# VideoEntry.split of a video whose clips are split one by one (split_by=clip or time)
 PER_CLIP = "per_clip"
 
 
@@ -171,6 +174,11 @@ def split_videos(num_videos: int, train_val_ratio: int, seed: int) -> list[str]:
     return splits
 
 
+def time_boundary(num_frames: int, train_val_ratio: int) -> int:
+    """First held-out frame of a video split in time: frames [0, b) train, [b, end) val."""
+    return round(num_frames * train_val_ratio / (train_val_ratio + 1))
+
+
 def _assign_splits(
     videos: list[VideoEntry],
     clips: list[ClipEntry],
@@ -178,8 +186,10 @@ def _assign_splits(
     split_by: str,
     train_val_ratio: int,
     seed: int,
-) -> None:
-    """Sets ``VideoEntry.split`` (and, split_by=clip, ``ClipEntry.split``) in place."""
+    clip_len: int,
+) -> list[ClipEntry]:
+    """Sets ``VideoEntry.split`` (and, split_by=clip or time, ``ClipEntry.split``) in place;
+    returns the clips kept (split_by=time drops the clips across a video's boundary)."""
     free = [i for i, s in enumerate(fixed_splits) if s is None]
     for i, split in enumerate(fixed_splits):
         if split is not None:
@@ -187,14 +197,27 @@ def _assign_splits(
     if split_by == "video":
         for i, split in zip(free, split_videos(len(free), train_val_ratio, seed), strict=True):
             videos[i].split = split
-        return
+        return clips
     free_set = set(free)
     free_clips = [c for c in clips if c.video in free_set]
     for i in free:
         videos[i].split = PER_CLIP
-    splits = split_videos(len(free_clips), train_val_ratio, seed)
-    for clip, split in zip(free_clips, splits, strict=True):
-        clip.split = split
+    if split_by == "clip":
+        splits = split_videos(len(free_clips), train_val_ratio, seed)
+        for clip, split in zip(free_clips, splits, strict=True):
+            clip.split = split
+        return clips
+    kept = [c for c in clips if c.video not in free_set]
+    for clip in free_clips:
+        boundary = time_boundary(videos[clip.video].num_frames, train_val_ratio)
+        if clip.start + clip_len <= boundary:
+            clip.split = "train"
+        elif clip.start >= boundary:
+            clip.split = "val"
+        else:
+            continue
+        kept.append(clip)
+    return sorted(kept, key=lambda c: (c.video, c.start))
 
 
 def _skip_summary(skipped: list[dict[str, str]]) -> str:
@@ -269,7 +292,9 @@ def build_index(
         for v, usable in enumerate(boxes_per_video)
         for start, box in usable
     ]
-    _assign_splits(videos, clips, fixed_splits, split_by, train_val_ratio, split_seed)
+    clips = _assign_splits(
+        videos, clips, fixed_splits, split_by, train_val_ratio, split_seed, clip_len
+    )
     log.info(
         "indexed %d videos (%d clips), skipped %d%s under %s",
         len(videos),

@@ -86,7 +86,7 @@ def score_left_out(sweep_dir: Path, left_out: Path, seeds: list[int]) -> dict[st
                     f"ckpt={ckpt}",
                     f"data.root={left_out}",
                     *EVAL_OVERRIDES,
-                    "data.batch_size=4",
+                    "data.batch_size=2",
                     "data.num_workers=1",
                     "num_samples=0",
                     f"seed={seed}",

@@ -123,6 +123,26 @@ def test_mini_table2_from_seeded_quickstart_runs():
         recipes.mini_table2(runs)
 
 
+def test_mini_table2_reads_the_split_it_is_given():
+    """``vidinpaint-eval split=all`` metrics (``all/...``) make the same table as ``val/...``."""
+    runs = {}
+    for seed in (1, 2):
+        for name, record in (
+            ("combcn", metrics(10.0 + seed, 20.0 + seed)),
+            ("cn2d", {**metrics(12.0 + seed), "val/l1_hole_fill": 40.0}),
+        ):
+            runs[f"seed_{seed}/{name}"] = {
+                k.replace("val/", "all/"): v for k, v in record.items()
+            }
+    table = recipes.mini_table2(runs, split="all")
+    assert table["combcn"]["l1_hole_seeds"] == [11.0, 12.0]
+    assert table["cn3d"]["l1_hole_seeds"] == [21.0, 22.0]
+    assert "l1_hole_pretrain" not in table["cn3d"]
+    assert table["fill"]["l1_hole"] == 40.0 and table["seeds"] == 2
+    with pytest.raises(ValueError, match="no val/l1_hole_3dcn_low in the combcn runs"):
+        recipes.mini_table2(runs)
+
+
 def test_collect_runs_names_the_folder_when_empty(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         recipes.collect_runs(tmp_path)
@@ -168,6 +188,44 @@ def test_quickstart_writes_the_seeded_table(tmp_path, data_dir):
     assert sorted(runs) == [f"seed_{s}/{m}" for s in (1, 2) for m in ("cn2d", "cn3d", "combcn")]
     assert {m["seed"] for m in runs.values()} == {1, 2}
     assert all(m["protocol/split_by"] == "clip" for m in runs.values())
+
+
+@pytest.mark.slow
+def test_real_footage_recipe_writes_both_tables_and_its_checkpoints(tmp_path):
+    """experiments/aaai19_real.py at tiny settings on generated stand-ins for the sample
+    videos: the held-out-frames and left-out-video tables, and checkpoints that exist."""
+    from data_fixtures import make_video
+
+    samples = tmp_path / "samples"
+    for i, relative in enumerate(
+        ("face/demo-sbr.mp4", "driving/solidWhiteRight.mp4", "object/bmx-trees.mp4")
+    ):
+        make_video(samples / relative, 48, 48, 64, seed=i)
+    make_video(samples / "long/running_car.mp4", 16, 48, 64, seed=9)
+    results = tmp_path / "results"
+    run_experiment(
+        "aaai19_real.py",
+        f"--sweep-dir={tmp_path / 'sweep'}",
+        f"--samples={samples}",
+        f"--results={results}",
+        "seeds=1",
+        "pretrain_steps=2",
+        "schedule.max_steps=2",
+    )
+    tables = json.loads((results / "aaai19_real.json").read_text())
+    for name in ("held_out_frames", "left_out_video"):
+        table = tables[name]
+        assert table["seeds"] == 1
+        for method in ("fill", "cn3d", "cn2d", "combcn"):
+            assert 0 <= table[method]["l1_hole"] <= 255
+        assert set(table["ordering"]) == {"ordering", "gap", "gap_in_std"}
+    checkpoints = json.loads((results / "aaai19_real_checkpoints.json").read_text())["real"]
+    assert all(Path(checkpoints[m]).is_file() for m in ("cn3d", "combcn", "cn2d"))
+    assert "split=all" in checkpoints["overrides"]
+    markdown = (results / "aaai19_real.md").read_text()
+    assert "held-out frames" in markdown and "never trained on" in markdown
+    runs = recipes.collect_runs(tmp_path / "sweep")
+    assert all(m["protocol/split_by"] == "time" for k, m in runs.items() if k.startswith("seed"))
 
 
 @pytest.mark.slow

@@ -140,7 +140,10 @@ def mini_table2(runs: dict[str, dict], split: str = "val") -> dict:
         row: dict = {"run": source}
         for key, metric in keys.items():
             name = f"{split}/{metric}"
-            row.update(_seeded_cell([m[name] for m in ordered if name in m], key))
+            values = [m[name] for m in ordered if name in m]
+            if not values:
+                raise ValueError(f"no {name} in the {source} runs (is {split!r} their split?)")
+            row.update(_seeded_cell(values, key))
         table[method] = row
     if "cn3d" in by_method:
         pretrain = [m[f"{split}/l1_hole_3dcn_low"] for m in _in_seed_order(by_method["cn3d"])]

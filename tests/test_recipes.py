@@ -131,9 +131,7 @@ def test_mini_table2_reads_the_split_it_is_given():
             ("combcn", metrics(10.0 + seed, 20.0 + seed)),
             ("cn2d", {**metrics(12.0 + seed), "val/l1_hole_fill": 40.0}),
         ):
-            runs[f"seed_{seed}/{name}"] = {
-                k.replace("val/", "all/"): v for k, v in record.items()
-            }
+            runs[f"seed_{seed}/{name}"] = {k.replace("val/", "all/"): v for k, v in record.items()}
     table = recipes.mini_table2(runs, split="all")
     assert table["combcn"]["l1_hole_seeds"] == [11.0, 12.0]
     assert table["cn3d"]["l1_hole_seeds"] == [21.0, 22.0]

@@ -59,7 +59,7 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 
 device = torch.device(sys.argv[1])
 system = CompletionSystem(method="combcn", compile=True, channels_last=True).to(device)

@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 import vidinpaint.runs  # noqa: F401  (registers the config resolvers)
 from vidinpaint import dashboards, flow, metrics, runs
 from vidinpaint.inference import resize_frames, resize_holes
-from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
+from vidinpaint.models import CLASSIC, names
 from vidinpaint.models.classic import ClassicSystem
 from vidinpaint.models.internal import SIZE_MULTIPLE, FitCheckpoint, InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
@@ -159,7 +159,7 @@ def run_one(
     ``curve``, [seconds, psnr_hole] of the fit's network every that many iterations (not
     for DIP, whose networks are per frame; baselines: their one point)."""
     model = cfg.model
-    if model.method in CLASSIC_METHODS:  # the experiment's model.* settings are for the others
+    if model.method in names(CLASSIC):  # the experiment's model.* settings are for the others
         model = OmegaConf.masked_copy(model, ["_target_", *signature(ClassicSystem).parameters])
     system = hydra.utils.instantiate(model)
     recorder = None
@@ -273,7 +273,7 @@ def markdown(record: dict) -> str:
             cells = [
                 f"{row['psnr_hole']:.2f}",
                 f"{row['ssim']:.4f}",
-                "-" if row["method"] in CLASSIC_METHODS else f"{row['psnr_known']:.2f}",
+                "-" if row["method"] in names(CLASSIC) else f"{row['psnr_known']:.2f}",
                 f"{row['ewarp'] * 1e3:.3f}",
                 str(row["iterations"]),
                 f"{row['seconds']:.0f}",

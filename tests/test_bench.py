@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from torch import nn
 
 from vidinpaint import bench
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 

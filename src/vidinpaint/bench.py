@@ -34,14 +34,13 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidinpaint import CONF_DIR, checks, errors, runs
+from vidinpaint import CONF_DIR, checks, errors, models, runs
 from vidinpaint.models import speed
 
 log = logging.getLogger(__name__)
 
 COMMAND = "vidinpaint-bench"
 MODES = ("data", "train")
-INTERNAL_METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
 PRECISIONS = ("auto", "fp32", "bf16")
 # the bench's precision names -> the systems' (Lightning's)
 LIGHTNING_PRECISION = {"fp32": speed.FP32, "bf16": speed.BF16}
@@ -301,7 +300,7 @@ def internal_batch(
 
 
 def is_internal(cfg: DictConfig) -> bool:
-    return cfg.model.method in INTERNAL_METHODS
+    return models.method(cfg.model.method).family == models.FITTED
 
 
 def sample_shape(cfg: DictConfig) -> tuple[int, int, tuple[int, int]]:

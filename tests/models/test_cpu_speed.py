@@ -12,7 +12,7 @@ import torch
 
 from helpers import compose_config
 from vidinpaint.models import speed
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 from vidinpaint.models.internal import InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
 

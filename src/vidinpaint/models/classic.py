@@ -34,10 +34,11 @@ from vidinpaint.flow import (
     trace_holes,
     video_flows,
 )
+from vidinpaint.models import CLASSIC, names
 
 log = logging.getLogger(__name__)
 
-METHODS = ("telea", "propagate")
+METHODS = names(CLASSIC)
 
 
 def _check_video(video: Tensor, hole: Tensor) -> None:

@@ -52,17 +52,18 @@ from vidinpaint.losses import (
     flow_loss,
     reconstruction_loss,
 )
-from vidinpaint.models import speed
+from vidinpaint.models import FITTED, names, speed
+from vidinpaint.models import METHODS as METHODS_TABLE
 from vidinpaint.models.classic import propagate_fill
 from vidinpaint.nets.skipnet import SkipEncoderDecoder, make_noise
 
 log = logging.getLogger(__name__)
 
-METHODS = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
+METHODS = names(FITTED)
 HOLE_INITS = ("mean", "propagate")
 HOLE_TARGETS = ("fill", "seen")
 CONSISTENCY_FLOWS = ("predicted", "estimated")
-SIZE_MULTIPLE = 64
+SIZE_MULTIPLE = METHODS_TABLE["dip"].pixel_multiple
 PRECISIONS = (speed.AUTO, speed.FP32, speed.BF16)
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 

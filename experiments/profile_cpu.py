@@ -2,7 +2,7 @@
 
     python experiments/profile_cpu.py model=combcn                      # 1x32x128x128
     python experiments/profile_cpu.py model=combcn precision=bf16 channels_last=true
-    python experiments/profile_cpu.py model=dip_vid_flow model.perceptual_weight=0
+    python experiments/profile_cpu.py model=dip_vid_flow
 
 Takes ``vidinpaint-bench train`` overrides (``conf/bench.yaml``): the same system, synthetic
 batch and iteration (``training_step`` under autocast, backward, optimizer step). Runs

@@ -140,3 +140,14 @@ def test_model_config_builds_the_tables_system(name):
     row = models.METHODS[name]
     assert model.method == name and model._target_ == row.system
     assert issubclass(row.system_class(), torch.nn.Module)
+
+
+@pytest.mark.parametrize("schedule", sorted(config_names("schedule")))
+def test_a_schedule_holds_step_counts_only(schedule):
+    """Every value of a schedule is a number of steps (or of validation batches), no method
+    option; no config reads the schedule group through ``oc.select``."""
+    counts = OmegaConf.load(CONF_DIR / "schedule" / f"{schedule}.yaml")
+    values = {k: v for k, v in counts.items() if k != "defaults"}
+    assert values and all(type(v) in (int, float) for v in values.values()), values
+    for path in CONF_DIR.rglob("*.yaml"):
+        assert "oc.select:schedule" not in path.read_text(), path

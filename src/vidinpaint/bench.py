@@ -236,29 +236,31 @@ def random_vgg_weights(folder: Path) -> Path:
 
 def uses_random_vgg(cfg: DictConfig) -> bool:
     """The model has a perceptual loss whose VGG16 weights file is not on disk."""
-    model = cfg.model
-    if not model.get("perceptual_weight"):
+    loss = cfg.model.get("loss")
+    if not loss or not loss.get("perceptual"):
         return False
-    return not (model.get("vgg_weights") and Path(model.vgg_weights).is_file())
+    return not (loss.get("vgg_weights") and Path(loss.vgg_weights).is_file())
 
 
 def build_system(cfg: DictConfig, compile: bool) -> torch.nn.Module:
     """``cfg.model`` with the bench's speed switches, on the bench device, configured as
     Lightning does (``configure_model``) and in training mode. The internal systems get the
-    bench's precision as their ``precision``."""
+    bench's precision as their ``speed.precision``."""
     device = resolve_device(cfg.device)
     model_cfg = cfg.model.copy()
+    # the internal systems keep their speed switches under ``speed``, the others at the top
+    switched = model_cfg.get("speed", model_cfg)
     switches = [("channels_last", cfg.channels_last), ("compile", compile)]
-    if "precision" in model_cfg:
+    if "precision" in switched:
         precision = LIGHTNING_PRECISION[resolve_precision(cfg, device)]
         switches.append(("precision", precision))
     for key, value in switches:
-        if key in model_cfg:
-            model_cfg[key] = value
+        if key in switched:
+            switched[key] = value
         elif value and value != speed.AUTO:
             raise ValueError(f"model={cfg.model.method} has no {key} option")
     if uses_random_vgg(cfg):
-        model_cfg.vgg_weights = str(random_vgg_weights(Path(cfg.paths.output_dir)))
+        model_cfg.loss.vgg_weights = str(random_vgg_weights(Path(cfg.paths.output_dir)))
     system = hydra.utils.instantiate(model_cfg)
     system.to(device)
     system.configure_model()
@@ -283,7 +285,7 @@ def internal_batch(
     """Synthetic window of the internal-learning systems, built by their own data code
     (``WindowDataset``, ``FlowTargets``): random frames, a centred box hole, the fixed noise
     input and, with flow, a uniform 1.5-pixel estimated flow (interval 1, forward)."""
-    from vidinpaint.data.internal import FlowTargets, Window, WindowDataset
+    from vidinpaint.models.internal.windows import FlowTargets, Window, WindowDataset
     from vidinpaint.nets.skipnet import make_noise
 
     height, width = size
@@ -306,9 +308,9 @@ def is_internal(cfg: DictConfig) -> bool:
 def sample_shape(cfg: DictConfig) -> tuple[int, int, tuple[int, int]]:
     """(batch_size, clip_len, size) of one iteration; null settings take the paper's sample:
     external: ``batch_size`` clips of ``data.clip_len`` frames at ``data.size``; internal: one
-    window of ``model.batch_frames`` frames (1 for DIP) at ``il_size``."""
+    window of ``model.fit.batch_frames`` frames (1 for DIP) at ``il_size``."""
     if is_internal(cfg):
-        frames = 1 if cfg.model.method == "dip" else cfg.model.batch_frames
+        frames = 1 if cfg.model.method == "dip" else cfg.model.fit.batch_frames
         clip_len = cfg.clip_len if cfg.clip_len is not None else frames
         return 1, int(clip_len), as_size(cfg.size if cfg.size is not None else cfg.il_size)
     clip_len = cfg.clip_len if cfg.clip_len is not None else cfg.data.clip_len

@@ -397,7 +397,7 @@ def test_no_host_read_per_iteration(monkeypatch):
 
 
 def test_cached_target_features_give_the_same_perceptual_loss(tmp_path):
-    from vidinpaint.bench import random_vgg_weights
+    from vidinpaint.bench.training import random_vgg_weights
 
     video, mask = synthetic_clip()
     weights = str(random_vgg_weights(tmp_path))

@@ -223,7 +223,7 @@ def markdown(record: dict) -> str:
         + f"; first {bench['frames']} frames at "
         f"{record['resolution'][0]}x{record['resolution'][1]}; boxes are {bench['box']} of H "
         "and W; a mask folder is another video's object masks laid over the clip. "
-        "Perceptual loss off (`model.perceptual_weight=0`: no "
+        "Perceptual loss off (`model.loss.perceptual=0`, the default: no "
         "VGG16 weights on the build machine); `model.pad_mode=replicate` (64-pixel frames at "
         "the deepest level).",
         "",

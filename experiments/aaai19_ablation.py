@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 
-from vidinpaint import recipes
+from vidinpaint import reports
 
 
 def main() -> None:
@@ -33,12 +33,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sweep_dir = (args.sweep_dir or recipes.default_sweep_dir("aaai19_ablation")).resolve()
+    sweep_dir = (args.sweep_dir or reports.default_sweep_dir("aaai19_ablation")).resolve()
     if not args.collect_only:
-        recipes.run_stages("aaai19_ablation", args.overrides, sweep_dir)
-    runs = recipes.collect_runs(sweep_dir)
-    markdown = recipes.ablation_markdown(runs)
-    orderings = "\n".join(recipes.ablation_orderings(runs))
+        reports.run_stages("aaai19_ablation", args.overrides, sweep_dir)
+    runs = reports.collect_runs(sweep_dir)
+    markdown = reports.ablation_markdown(runs)
+    orderings = "\n".join(reports.ablation_orderings(runs))
     fills = [m["val/l1_hole_fill"] for m in runs.values() if "val/l1_hole_fill" in m]
     baseline = (
         f"Simplest baseline on the same holes, the mean-pixel fill (the networks' input): "
@@ -50,7 +50,7 @@ def main() -> None:
     smoke = datasets != ["vw300"]
     args.results.mkdir(parents=True, exist_ok=True)
     curves = args.results / f"{args.name}_curves.png"
-    recipes.plot_curves(sweep_dir, runs, curves)
+    reports.plot_curves(sweep_dir, runs, curves)
     title = (
         f"AAAI'19 ablation chain, smoke test on {', '.join(datasets)} (not the paper's 300VW)"
         if smoke

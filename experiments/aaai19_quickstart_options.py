@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vidinpaint import recipes
+from vidinpaint import reports
 
 # variant -> vidinpaint-train overrides (the quickstart's CombCN: weight_decay 0, raw 3DCN
 # frame, default guidance initialisation)
@@ -55,10 +55,10 @@ def run_variant(quickstart_dir: Path, name: str, seeds: str) -> None:
 
 
 def l1_cell(runs: dict[str, dict], method: str) -> str:
-    values = [m["val/l1_hole"] for name, m in runs.items() if recipes.run_key(name)[1] == method]
+    values = [m["val/l1_hole"] for name, m in runs.items() if reports.run_key(name)[1] == method]
     if not values:
         return "-"
-    stats = recipes.aggregate(values)
+    stats = reports.aggregate(values)
     return f"{stats['mean']:.2f} ± {stats['std']:.2f} ({len(values)})"
 
 
@@ -72,12 +72,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quickstart_dir = args.quickstart_dir.resolve()
-    base = recipes.collect_runs(quickstart_dir)
+    base = reports.collect_runs(quickstart_dir)
     seeds = args.seeds or ",".join(
-        str(s) for s in sorted({recipes.run_seed(k, m) for k, m in base.items()})
+        str(s) for s in sorted({reports.run_seed(k, m) for k, m in base.items()})
     )
     chosen = {int(s) for s in seeds.split(",")}
-    base = {k: m for k, m in base.items() if recipes.run_seed(k, m) in chosen}
+    base = {k: m for k, m in base.items() if reports.run_seed(k, m) in chosen}
     if not args.collect_only:
         for name in [args.only] if args.only else VARIANTS:
             run_variant(quickstart_dir, name, seeds)
@@ -90,7 +90,7 @@ def main() -> None:
     for name, overrides in VARIANTS.items():
         folder = options_dir(quickstart_dir) / name
         if folder.is_dir():
-            runs = recipes.collect_runs(folder)
+            runs = reports.collect_runs(folder)
             lines.append(f"| {name} | `{' '.join(overrides)}` | {l1_cell(runs, 'combcn')} |")
     table = "\n".join(lines)
     args.results.mkdir(parents=True, exist_ok=True)

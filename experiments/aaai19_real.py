@@ -29,7 +29,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from vidinpaint import recipes
+from vidinpaint import reports
 from vidinpaint.runs import write_json
 
 log = logging.getLogger(__name__)
@@ -140,21 +140,21 @@ def main() -> None:
     parser.add_argument("--collect-only", action="store_true", help="tabulate finished runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sweep_dir = (args.sweep_dir or recipes.default_sweep_dir(SWEEP)).resolve()
+    sweep_dir = (args.sweep_dir or reports.default_sweep_dir(SWEEP)).resolve()
     train_root = link_videos(args.samples, sweep_dir / "videos" / "train", TRAIN_VIDEOS)
     left_out = link_videos(args.samples, sweep_dir / "videos" / "left_out", LEFT_OUT_VIDEOS)
     started = datetime.now()
     if not args.collect_only:
         overrides = [f"data.root={train_root}", "logger=csv", *args.overrides]
-        recipes.run_stages(SWEEP, overrides, sweep_dir)
-    runs = {k: v for k, v in recipes.collect_runs(sweep_dir).items() if k.startswith("seed_")}
-    seeds = sorted({recipes.run_seed(name, m) for name, m in runs.items()})
+        reports.run_stages(SWEEP, overrides, sweep_dir)
+    runs = {k: v for k, v in reports.collect_runs(sweep_dir).items() if k.startswith("seed_")}
+    seeds = sorted({reports.run_seed(name, m) for name, m in runs.items()})
     tables = {
-        "held_out_frames": recipes.mini_table2(runs),
-        "left_out_video": recipes.mini_table2(score_left_out(sweep_dir, left_out, seeds), "all"),
+        "held_out_frames": reports.mini_table2(runs),
+        "left_out_video": reports.mini_table2(score_left_out(sweep_dir, left_out, seeds), "all"),
     }
     for table in tables.values():
-        table["ordering"] = recipes.ordering_check(table)
+        table["ordering"] = reports.ordering_check(table)
     first = sweep_dir / f"seed_{seeds[0]}"
     checkpoints = {
         "real": {

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from vidinpaint import recipes
+from vidinpaint import reports
 from vidinpaint.runs import write_json
 
 ROWS = (("cn3d", "3DCN (joint run, eq. 1 at H/r)"), ("cn2d", "2DCN"), ("combcn", "CombCN"))
@@ -56,7 +56,7 @@ def print_mini_table2(table: dict, title: str) -> None:
         show.add_row("mean-pixel fill", f"{fill['l1_hole']:.2f} ± {fill['l1_hole_std']:.2f}")
     console = Console()
     console.print(show)
-    check = recipes.ordering_check(table)
+    check = reports.ordering_check(table)
     console.print(
         f"{table['seeds']} seeds (mean ± sample std). Paper ordering CombCN < 2DCN < 3DCN: "
         f"{'holds' if check['ordering'] else 'does NOT hold'}; 2DCN - CombCN = {check['gap']:.2f}"
@@ -79,20 +79,20 @@ def main() -> None:
         (o.split("=", 1)[1] for o in args.overrides if o.startswith("sweep=")), "aaai19_table2"
     )
     overrides = [o for o in args.overrides if not o.startswith("sweep=")]
-    sweep_dir = (args.sweep_dir or recipes.default_sweep_dir(sweep)).resolve()
+    sweep_dir = (args.sweep_dir or reports.default_sweep_dir(sweep)).resolve()
     if not args.collect_only:
-        recipes.run_stages(sweep, overrides, sweep_dir)
-    runs = recipes.collect_runs(sweep_dir)
-    recipes.plot_curves(sweep_dir, runs, sweep_dir / "curves.png")
+        reports.run_stages(sweep, overrides, sweep_dir)
+    runs = reports.collect_runs(sweep_dir)
+    reports.plot_curves(sweep_dir, runs, sweep_dir / "curves.png")
     if sweep == "quickstart":
-        table = recipes.mini_table2(runs)
-        table["ordering"] = recipes.ordering_check(table)
+        table = reports.mini_table2(runs)
+        table["ordering"] = reports.ordering_check(table)
         write_json(sweep_dir / "table2.json", table)
-        (sweep_dir / "table2.md").write_text(recipes.table2_markdown(runs) + "\n")
+        (sweep_dir / "table2.md").write_text(reports.table2_markdown(runs) + "\n")
         title = f"mini Table 2 ({_data_label(sweep_dir)} validation set) - {sweep_dir}"
         print_mini_table2(table, title)
         return
-    markdown = recipes.table2_markdown(runs)
+    markdown = reports.table2_markdown(runs)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "aaai19_table2.md").write_text(
         f"# AAAI'19 Table 2 (top): l1 hole error [0,255]\n\nruns: `{sweep_dir}`\n\n"
@@ -100,7 +100,7 @@ def main() -> None:
         "3DCN up: the same output up-sampled bilinearly to H x W.\n\n"
         f"{markdown}\n\n![curves](aaai19_table2_curves.png)\n"
     )
-    recipes.plot_curves(sweep_dir, runs, args.results / "aaai19_table2_curves.png")
+    reports.plot_curves(sweep_dir, runs, args.results / "aaai19_table2_curves.png")
     print(markdown)
 
 

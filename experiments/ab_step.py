@@ -4,7 +4,7 @@
         'precision=bf16 channels_last=true' --rounds 5
 
 Each variant is a set of ``vidinpaint-bench train`` overrides on top of the shared ones; each
-gets its own system and synthetic batch (``bench.build_system``, ``bench.make_step``) and one
+gets its own system and synthetic batch (``training.build_system``, ``training.make_step``) and one
 untimed warm-up iteration. Then the variants run one iteration each per round, so a machine
 whose speed drifts (other processes) slows them alike. Prints the median ms/iteration of each
 variant and the median of its per-round ratio to the first variant.
@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from vidinpaint import CONF_DIR, bench
+from vidinpaint import CONF_DIR
+from vidinpaint.bench import training
 
 
 def build(overrides: list[str]):
@@ -29,8 +30,8 @@ def build(overrides: list[str]):
         cfg = compose("bench", overrides=["device=cpu", *overrides])
     cfg.paths.output_dir = str(Path("outputs/ab_step").resolve())
     torch.manual_seed(cfg.seed)
-    system = bench.build_system(cfg, compile=False)
-    step, _ = bench.make_step(cfg, system, torch.device("cpu"))
+    system = training.build_system(cfg, compile=False)
+    step, _ = training.make_step(cfg, system, torch.device("cpu"))
     step()
     return step
 

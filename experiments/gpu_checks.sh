@@ -47,10 +47,9 @@ for b in 2 4 8; do
     batch_size=$b iters=20 warmup=5
 done
 # issue 10: internal learning, with and without the perceptual loss
-bench il_fp32 model=dip_vid_flow iters=200 warmup=20
-bench il_bf16 model=dip_vid_flow precision=bf16 iters=200 warmup=20
-bench il_bf16_no_lp model=dip_vid_flow model.perceptual_weight=0 precision=bf16 iters=200 \
-  warmup=20
+bench il_fp32 model=dip_vid_flow model.loss.perceptual=0.01 iters=200 warmup=20
+bench il_bf16 model=dip_vid_flow model.loss.perceptual=0.01 precision=bf16 iters=200 warmup=20
+bench il_bf16_no_lp model=dip_vid_flow precision=bf16 iters=200 warmup=20
 
 # graph breaks and the top kernels of one compiled bf16 joint step
 timeout 400 python3 - "$DEVICE" >"$OUT/profile_combcn.txt" 2>&1 <<'EOF' ||
@@ -59,7 +58,7 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 
 device = torch.device(sys.argv[1])
 system = CompletionSystem(method="combcn", compile=True, channels_last=True).to(device)

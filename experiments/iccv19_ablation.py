@@ -1,5 +1,5 @@
-"""ICCV'19 ablation on composed clips: the classic baselines (telea, propagate), DIP,
-DIP-Vid, DIP-Vid-3DCN, DIP-Vid-Flow and its CPU variants.
+"""ICCV'19 ablation on composed clips: the classic baselines (telea, propagate) and their
+variants, DIP, DIP-Vid, DIP-Vid-3DCN and DIP-Vid-Flow.
 
 Real clips get a known mask (a box, static or moving, or the object masks of another video),
 so the covered content is the ground truth. Under every schedule of ``benchmark.schedules``
@@ -29,7 +29,6 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-import torch.nn.functional as F
 import wandb
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
@@ -37,9 +36,9 @@ from omegaconf import DictConfig, OmegaConf
 import vidinpaint.runs  # noqa: F401  (registers the config resolvers)
 from vidinpaint import dashboards, flow, metrics, runs
 from vidinpaint.inference import resize_frames, resize_holes
-from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
+from vidinpaint.models import CLASSIC, names
 from vidinpaint.models.classic import ClassicSystem
-from vidinpaint.models.internal import SIZE_MULTIPLE, FitCheckpoint, InternalLearningSystem
+from vidinpaint.models.internal import SIZE_MULTIPLE, InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
 from vidinpaint.video_io import read_masks, read_video
 
@@ -112,41 +111,35 @@ def score(raw: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[s
     }
 
 
-class FitRecorder(FitCheckpoint):
-    """Keeps the network of every saved fit state and the wall seconds since ``start`` (in
-    memory; the fit's own checkpointing, so the curve is of the very fit that is timed)."""
+class FitRecorder:
+    """An ``on_state`` callback keeping the network of every fit state handed to it and the
+    wall seconds since ``start`` (in memory: the curve is of the very fit that is timed)."""
 
-    def __init__(self, every: int) -> None:
-        super().__init__(os.devnull, every)
+    def __init__(self) -> None:
         self.start = time.perf_counter()
         self.states: list[tuple[float, dict]] = []
 
-    def load(self) -> None:
-        return None
-
-    def save(self, state: dict) -> None:
-        if state["fit"] is not None:  # on the CPU the state's tensors are the live weights
-            net = {k: v.clone() for k, v in state["fit"]["net"].items()}
-            self.states.append((time.perf_counter() - self.start, net))
+    def __call__(self, state: dict) -> None:
+        # on the CPU the state's tensors are the live weights
+        net = {k: v.clone() for k, v in state["net"].items()}
+        self.states.append((time.perf_counter() - self.start, net))
 
 
 def checkpoint_psnrs(
     system: InternalLearningSystem, video: torch.Tensor, mask: torch.Tensor, states: list
 ) -> list[float]:
     """Hole PSNR of the output each recorded network generates (as ``fit_video``'s last
-    step does: one chunk, the same noise and hole fill)."""
-    hole = (mask > 0.5).float()
+    step does: one chunk, the same noise)."""
     height, width = video.shape[-2:]
     pad = (0, -width % SIZE_MULTIPLE, 0, -height % SIZE_MULTIPLE)
-    filled, seen = (F.pad(x, pad, mode="replicate") for x in system._fill_holes(video, hole))
-    hole = F.pad(hole, pad, mode="replicate")
-    noise = make_noise(filled.shape[0], *filled.shape[-2:], seed=system.hparams.noise_seed)
-    batch_frames = min(system.hparams.batch_frames, filled.shape[0])
+    noise = make_noise(
+        video.shape[0], height + pad[3], width + pad[1], seed=system.fit_options.noise_seed
+    )
+    batch_frames = min(system.fit_options.batch_frames, video.shape[0])
     psnrs = []
     for _, net in states:
         system.net.load_state_dict(net)
-        image = system._generate(noise, batch_frames, torch.device("cpu"))
-        raw = system.output(image, filled, hole, seen)
+        raw = system.generate(noise, batch_frames, torch.device("cpu"))
         done = raw[..., :height, :width].clamp(0, 1) * mask + video * (1 - mask)
         psnrs.append(float(metrics.psnr_masked(done, video, mask)))
     return psnrs
@@ -159,17 +152,19 @@ def run_one(
     ``curve``, [seconds, psnr_hole] of the fit's network every that many iterations (not
     for DIP, whose networks are per frame; baselines: their one point)."""
     model = cfg.model
-    if model.method in CLASSIC_METHODS:  # the experiment's model.* settings are for the others
+    if model.method in names(CLASSIC):  # the experiment's model.* settings are for the others
         model = OmegaConf.masked_copy(model, ["_target_", *signature(ClassicSystem).parameters])
     system = hydra.utils.instantiate(model)
     recorder = None
     if curve_every and isinstance(system, InternalLearningSystem) and system.method != "dip":
-        recorder = FitRecorder(curve_every)
+        recorder = FitRecorder()
     start = time.perf_counter()
     if recorder is None:
         raw = system.fit_video(video, mask, progress=False)
     else:
-        raw = system.fit_video(video, mask, progress=False, checkpoint=recorder)
+        raw = system.fit_video(
+            video, mask, progress=False, on_state=recorder, state_every=curve_every
+        )
     seconds = time.perf_counter() - start
     row = score(raw, video, mask)
     row.update(iterations=len(system.recon_history), seconds=seconds)
@@ -228,7 +223,7 @@ def markdown(record: dict) -> str:
         + f"; first {bench['frames']} frames at "
         f"{record['resolution'][0]}x{record['resolution'][1]}; boxes are {bench['box']} of H "
         "and W; a mask folder is another video's object masks laid over the clip. "
-        "Perceptual loss off (`model.perceptual_weight=0`: no "
+        "Perceptual loss off (`model.loss.perceptual=0`, the default: no "
         "VGG16 weights on the build machine); `model.pad_mode=replicate` (64-pixel frames at "
         "the deepest level).",
         "",
@@ -236,10 +231,7 @@ def markdown(record: dict) -> str:
         "passes, one sweep each way) are the classic baselines, no learning (`psnr_known` -:",
         "they leave known",
         "pixels as they are); dip, dip_vid, dip_vid_3dcn, dip_vid_flow are the paper's methods",
-        "under the schedule of their table. Under schedule `cpu` (and its variants)",
-        "dip_vid_flow is the named variant **dip_vid_flow_cpu**, vidinpaint-inpaint's default",
-        "and not the paper's method: holes start from the propagate fill and the network",
-        "refines it (`model.residual`); the difference to `propagate` is what the network adds.",
+        "under the schedule of their table.",
         "Each variant's overrides are in its heading (conf/experiment/iccv19/ablation.yaml",
         f"explains them). Quality per minute on {bench['curve_clip']}:",
         f"`{Path(bench['results']).name}_quality.png`.",
@@ -273,7 +265,7 @@ def markdown(record: dict) -> str:
             cells = [
                 f"{row['psnr_hole']:.2f}",
                 f"{row['ssim']:.4f}",
-                "-" if row["method"] in CLASSIC_METHODS else f"{row['psnr_known']:.2f}",
+                "-" if row["method"] in names(CLASSIC) else f"{row['psnr_known']:.2f}",
                 f"{row['ewarp'] * 1e3:.3f}",
                 str(row["iterations"]),
                 f"{row['seconds']:.0f}",

@@ -2,7 +2,7 @@
 
     python experiments/profile_cpu.py model=combcn                      # 1x32x128x128
     python experiments/profile_cpu.py model=combcn precision=bf16 channels_last=true
-    python experiments/profile_cpu.py model=dip_vid_flow model.perceptual_weight=0
+    python experiments/profile_cpu.py model=dip_vid_flow
 
 Takes ``vidinpaint-bench train`` overrides (``conf/bench.yaml``): the same system, synthetic
 batch and iteration (``training_step`` under autocast, backward, optimizer step). Runs
@@ -25,7 +25,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from vidinpaint import CONF_DIR, bench
+from vidinpaint import CONF_DIR
+from vidinpaint.bench import common, training
 
 # operator name -> class; the innermost classified ancestor of an event names its class
 CLASSES = {
@@ -104,7 +105,7 @@ def profile_step(overrides: list[str], warmup: int, iters: int) -> dict:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*self.log.*")
         warnings.filterwarnings("ignore", message=".*self.trainer.*")
-        system = bench.build_system(cfg, compile=False)
+        system = training.build_system(cfg, compile=False)
         losses = system.losses
         # the losses' forward as one labelled range (their backward lands in the other rows)
 
@@ -113,7 +114,7 @@ def profile_step(overrides: list[str], warmup: int, iters: int) -> dict:
                 return losses(*args, **kwargs)
 
         system.losses = labelled
-        step, shape = bench.make_step(cfg, system, torch.device("cpu"))
+        step, shape = training.make_step(cfg, system, torch.device("cpu"))
         for _ in range(warmup):
             step()
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
@@ -134,7 +135,7 @@ def profile_step(overrides: list[str], warmup: int, iters: int) -> dict:
         "wall_ms_per_iter": 1e3 * wall,
         "classes_ms": dict(sorted(by_class.items(), key=lambda kv: -kv[1])),
         "top_ops_ms": dict(sorted(by_op.items(), key=lambda kv: -kv[1])[:10]),
-        **bench.environment(),
+        **common.environment(),
     }
 
 

@@ -25,7 +25,7 @@ from helpers import CreatesFile
 from vidinpaint import errors
 from vidinpaint.checks import check_clip_shape
 from vidinpaint.errors import UserError
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 from vidinpaint.video_io import write_video
 
 T, H, W = 8, 64, 64
@@ -164,6 +164,17 @@ CASES = {
     ),
     "train ratio 3": ("train", [*TRAIN, "model.ratio=3"], "must be 2 or 4, got 3", slow),
     "train batch size 0": ("train", [*TRAIN, "data.batch_size=0"], "batch_size must be >= 1", slow),
+    "train a method fitted per video": (
+        "train",
+        [*TRAIN, "model=dip_vid_flow"],
+        "model=dip_vid_flow is fitted on the video it inpaints: vidinpaint-train trains cn3d, "
+        "combcn, cn2d (run it with vidinpaint-inpaint method=dip_vid_flow)",
+    ),
+    "train a classic fill": (
+        "train",
+        [*TRAIN, "model=propagate"],
+        "model=propagate is a classic fill without learning: vidinpaint-train trains",
+    ),
     "train unknown model": (
         "train",
         [*TRAIN, "model=cn4d"],

@@ -9,7 +9,8 @@ from hydra import compose, initialize_config_dir
 from torch import nn
 
 from vidinpaint import bench
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.bench import common, throughput, training
+from vidinpaint.models.completion import CompletionSystem
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -65,7 +66,8 @@ def test_train_bench_cn3d_tiny_record_flops_and_json(tmp_path):
     assert record["peak_memory_mb"] > 0
     assert record["mfu"] is None  # CPU without peak_tflops=
     expected = conv_flops(
-        CompletionSystem(method="cn3d"), bench.external_batch(1, 4, (32, 32), torch.device("cpu"))
+        CompletionSystem(method="cn3d"),
+        training.external_batch(1, 4, (32, 32), torch.device("cpu")),
     )
     assert record["flops_per_iter"] == expected
     assert record["tflops_per_s"] == pytest.approx(expected / (record["ms_per_iter"] / 1e3) / 1e12)
@@ -95,20 +97,20 @@ def test_flops_scale_with_frames(tmp_path):
     flops = []
     for clip_len in (2, 4):
         cfg = bench_cfg(tmp_path, "model=cn3d", "device=cpu", f"clip_len={clip_len}", "size=16")
-        system = bench.build_system(cfg, compile=False)
-        flops.append(bench.count_flops(bench.make_step(cfg, system, torch.device("cpu"))[0]))
+        system = training.build_system(cfg, compile=False)
+        flops.append(training.count_flops(training.make_step(cfg, system, torch.device("cpu"))[0]))
     assert flops[1] == 2 * flops[0]
 
 
 def test_speed_switch_missing_from_model_is_an_error(tmp_path):
     cfg = bench_cfg(tmp_path, "model=telea", "device=cpu", "channels_last=true")
     with pytest.raises(ValueError, match="no channels_last option"):
-        bench.build_system(cfg, compile=False)
+        training.build_system(cfg, compile=False)
 
 
 def test_peak_table_and_cpu():
-    assert bench.peak_tflops_for(torch.device("cpu"), "bf16")[0] is None
-    assert bench.PEAK_TFLOPS["H100"]["bf16"] == 989.0
+    assert common.peak_tflops_for(torch.device("cpu"), "bf16")[0] is None
+    assert common.PEAK_TFLOPS["H100"]["bf16"] == 989.0
 
 
 def test_main_turns_leading_word_into_mode(monkeypatch):
@@ -164,8 +166,8 @@ def test_raw_decode_reads_the_requested_frames(tmp_path):
     frames = torch.zeros(6, 64, 64, 3, dtype=torch.uint8)
     path = tmp_path / "v.mp4"
     write_video(path, frames, 25.0)
-    seconds, rate = bench.raw_decode_throughput([(str(path), 2), (str(path), 0)], 4, 1)
+    seconds, rate = throughput.raw_decode_throughput([(str(path), 2), (str(path), 0)], 4, 1)
     assert seconds > 0 and rate == pytest.approx(2 / seconds)
     with pytest.raises(Exception):  # noqa: B017  (decord's own error type)
-        bench.raw_decode_throughput([(str(path), 4)], 4, 1)
-    assert bench.raw_decode_throughput([(str(tmp_path), 0)], 4, 1) is None
+        throughput.raw_decode_throughput([(str(path), 4)], 4, 1)
+    assert throughput.raw_decode_throughput([(str(tmp_path), 0)], 4, 1) is None

@@ -16,7 +16,7 @@ from helpers import TINY, CreatesFile, compose_config
 from vidinpaint import checkpoints, runs
 from vidinpaint.checkpoints import load_system, read_checkpoint
 from vidinpaint.errors import UserError
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 from vidinpaint.train import train
 
 

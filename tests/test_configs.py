@@ -9,7 +9,8 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import CONF_DIR, TINY, compose_config
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint import models
+from vidinpaint.models.completion import CompletionSystem
 from vidinpaint.train import train
 
 AAAI19 = sorted(p.stem for p in (CONF_DIR / "experiment" / "aaai19").glob("*.yaml"))
@@ -123,3 +124,30 @@ def test_quickstart_settings():
     assert cfg.stages.joint.model == "combcn,cn2d" and "schedule.max_steps" not in cfg.stages.joint
     assert cfg.schedule.max_steps == 250 and cfg.pretrain_steps == 300
     assert cfg.model.lr_schedule == "cosine"
+
+
+def config_names(group: str) -> set[str]:
+    return {path.stem for path in (CONF_DIR / group).glob("*.yaml")}
+
+
+def test_method_table_names_every_model_and_method_config():
+    assert config_names("model") == config_names("method") == set(models.METHODS)
+
+
+@pytest.mark.parametrize("name", sorted(models.METHODS))
+def test_model_config_builds_the_tables_system(name):
+    model = compose_config("inpaint", [f"method={name}", "input=x", "mask=y"]).model
+    row = models.METHODS[name]
+    assert model.method == name and model._target_ == row.system
+    assert issubclass(row.system_class(), torch.nn.Module)
+
+
+@pytest.mark.parametrize("schedule", sorted(config_names("schedule")))
+def test_a_schedule_holds_step_counts_only(schedule):
+    """Every value of a schedule is a number of steps (or of validation batches), no method
+    option; no config reads the schedule group through ``oc.select``."""
+    counts = OmegaConf.load(CONF_DIR / "schedule" / f"{schedule}.yaml")
+    values = {k: v for k, v in counts.items() if k != "defaults"}
+    assert values and all(type(v) in (int, float) for v in values.values()), values
+    for path in CONF_DIR.rglob("*.yaml"):
+        assert "oc.select:schedule" not in path.read_text(), path

@@ -12,14 +12,16 @@ from vidinpaint.flow import (
     FB_THRESHOLD,
     MissingWeightsError,
     backward_warp,
-    complete_flow,
     estimate_flow,
-    fill_harmonic,
     forward_backward_valid,
+    video_flows,
+)
+from vidinpaint.models.propagation import (
+    complete_flow,
+    fill_harmonic,
     sample_sources,
     temporal_smooth,
     trace_holes,
-    video_flows,
 )
 
 

@@ -27,7 +27,7 @@ FAST = [
     "schedule=tiny",
     "resolution=[64,128]",
     "model.pad_mode=replicate",
-    "model.perceptual_weight=0",
+    "model.loss.perceptual=0",
 ]
 
 
@@ -99,7 +99,7 @@ BAD = {
     "frame count mismatch": ("video", "three", [], "mask has 3 frames, the video 8"),
     "resolution not a multiple of 64": ("video", "mask", ["resolution=[60,100]"], "multiples"),
     "external without checkpoint": ("video", "mask", ["method=combcn"], "needs ckpt=PATH"),
-    "missing VGG16 weights": ("video", "mask", ["model.perceptual_weight=0.01"], "VGG16"),
+    "missing VGG16 weights": ("video", "mask", ["model.loss.perceptual=0.01"], "VGG16"),
     "overlap as long as a chunk": (
         "video",
         "mask",
@@ -172,8 +172,8 @@ def test_stopped_run_resumes_to_the_same_output(clip, tmp_path, monkeypatch):
     """A run stopped in its second chunk keeps its state in the run folder; the same command
     with resume=true fits only what was left and writes the uninterrupted run's video."""
     # two chunks of 8 iterations (2 epochs of the one 5-frame window, 4 times each)
-    chunks = ["chunk_frames=5", "chunk_overlap=2", "state_every=3", "model.iters_per_batch=4"]
-    chunks.append("model.epochs=2")
+    chunks = ["chunk_frames=5", "chunk_overlap=2", "state_every=3", "model.fit.iters_per_batch=4"]
+    chunks.append("model.fit.epochs=2")
     reference = run(config(clip, clip["video"], clip["mask"], *chunks))
     expected, _ = read_video(reference)
     reference.unlink()
@@ -290,9 +290,9 @@ def test_a_size_the_schedule_cannot_take_is_refused_before_decoding(clip, tmp_pa
         run_or_exit(cfg)
     assert "needs sides of at least 192" in str(exit_info.value.code)
     assert opened == []
-    cfg = compose_config(  # the paper's schedule without VGG16 weights on disk
+    cfg = compose_config(  # the paper's perceptual loss without VGG16 weights on disk
         "inpaint",
-        [*overrides, "schedule=paper", f"model.vgg_weights={tmp_path}/none.pth"],
+        [*overrides, "model.loss.perceptual=0.01", f"model.loss.vgg_weights={tmp_path}/none.pth"],
         output_dir=tmp_path,
     )
     with pytest.raises(SystemExit) as exit_info:

@@ -194,7 +194,7 @@ def test_perceptual_loss_missing_weights_message(tmp_path):
         with pytest.raises(MissingWeightsError) as info:
             PerceptualLoss(path)
         message = str(info.value)
-        assert "model.vgg_weights=" in message and "model.perceptual_weight=0" in message
+        assert "model.loss.vgg_weights=" in message and "model.loss.perceptual=0" in message
         assert "\n" not in message
     assert issubclass(MissingWeightsError, FileNotFoundError)
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")

@@ -53,11 +53,11 @@ def test_optuna_search_runs_two_trials_and_reports_the_best(tmp_path):
     assert best["best_value"] == pytest.approx(max(values))
     params = best["best_params"]
     assert set(params) == {
-        "model.lr",
+        "model.fit.lr",
         "schedule.il_iters_per_batch",
         "schedule.il_batches_per_epoch",
     }
-    assert 1e-3 <= params["model.lr"] <= 3e-2
+    assert 1e-3 <= params["model.fit.lr"] <= 3e-2
     assert params["schedule.il_iters_per_batch"] in (2, 4, 6, 8, 10)
     assert params["schedule.il_batches_per_epoch"] in (2, 4, 6, 8, 10)
 

@@ -74,7 +74,11 @@ def test_the_default_method_works_at_the_input_size():
     assert cfg.model.method == "propagate"
     assert resolve_resolution(cfg, 240, 432) == (240, 432)
     cfg = compose_config("inpaint", ["input=x", "mask=y", "method=dip_vid_flow"])
-    assert resolve_resolution(cfg, 240, 432) == (192, 320)  # schedule=cpu: replicate padding
+    assert resolve_resolution(cfg, 272, 640) == (192, 448)  # reflection padding: sides >= 192
+    cfg = compose_config(
+        "inpaint", ["input=x", "mask=y", "method=dip_vid_flow", "model.pad_mode=replicate"]
+    )
+    assert resolve_resolution(cfg, 272, 640) == (128, 320)
 
 
 @pytest.mark.parametrize("schedule", ["cpu", "fast", "paper"])

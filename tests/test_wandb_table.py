@@ -18,7 +18,7 @@ from helpers import TINY, compose_config
 from test_train import train, train_cfg
 from vidinpaint import dashboards
 from vidinpaint.eval import evaluate
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 
 ABLATION = Path(__file__).resolve().parents[1] / "experiments" / "iccv19_ablation.py"
 

@@ -11,23 +11,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from vidinpaint import models
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.errors import UserError
-
-EXTERNAL_METHODS = ("cn3d", "combcn", "cn2d")
-# CombCN and the 2DCN halve H, W twice (AAAI'19 Table 1): frames in multiples of 4
-COMBCN_MULTIPLE = 4
-
-
-def external_multiples(method: str, ratio: int, temporal_stride: bool) -> tuple[int, int]:
-    """(frames, pixels): multiples an AAAI'19 method needs of clip_len and of H, W. The 3DCN
-    halves H/r x W/r twice (H, W multiples of 4r) and, with ``temporal_stride`` (ablation V-2),
-    time twice too; CombCN and the 2DCN halve H, W twice."""
-    if ratio not in (2, 4):
-        raise UserError(f"model.ratio (3DCN down-sampling r) must be 2 or 4, got {ratio}")
-    pixels = COMBCN_MULTIPLE * ratio if method in ("cn3d", "combcn") else COMBCN_MULTIPLE
-    frames = 4 if temporal_stride and method in ("cn3d", "combcn") else 1
-    return frames, pixels
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -42,10 +28,13 @@ def check_clip_shape(model: Any, size: Sequence[int], clip_len: int) -> None:
     if int(clip_len) < 1:
         raise UserError(f"data.clip_len must be >= 1, got {clip_len}")
     method = model.get("method")
-    if method not in EXTERNAL_METHODS:
+    if method not in models.names(models.TRAINED):
         return
-    frames, pixels = external_multiples(
-        method, int(model.get("ratio", 2)), bool(model.get("temporal_stride", False))
+    ratio = int(model.get("ratio", 2))
+    if ratio not in (2, 4):
+        raise UserError(f"model.ratio (3DCN down-sampling r) must be 2 or 4, got {ratio}")
+    frames, pixels = models.METHODS[method].multiples(
+        ratio, bool(model.get("temporal_stride", False))
     )
     height, width = (int(s) for s in size)
     if height % pixels or width % pixels:
@@ -76,7 +65,9 @@ def check_loader(data: DictConfig) -> None:
 
 
 def check_train(cfg: DictConfig) -> None:
-    """vidinpaint-train: clip shape for the method, loader values, the checkpoints it reads."""
+    """vidinpaint-train: a method it can train, the clip shape for the method, loader values,
+    the checkpoints it reads."""
+    models.check_trainable(cfg.model.method)
     check_clip_shape(cfg.model, cfg.data.size, cfg.data.clip_len)
     check_loader(cfg.data)
     cn3d_ckpt = cfg.model.get("cn3d_ckpt")

@@ -26,8 +26,7 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 from rich.progress import track
 
-from vidinpaint import CONF_DIR, checkpoints, checks, dashboards, errors, evaluation, runs
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint import CONF_DIR, checks, dashboards, errors, evaluation, models, runs
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def inpaint_clips(
 
 
 def score_checkpoint(
-    system: CompletionSystem, datamodule: Any, trainer: L.Trainer, split: str
+    system: L.LightningModule, datamodule: Any, trainer: L.Trainer, split: str
 ) -> dict[str, Any]:
     """The checkpoint's validation (or test) metrics on ``split``, keyed ``<split>/...``.
 
@@ -99,7 +98,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise errors.UserError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
     checks.check_loader(cfg.data)
     if cfg.ckpt:
-        system = checkpoints.load_system(CompletionSystem, cfg.ckpt)
+        system = models.load_trained(cfg.ckpt)
         checks.check_clip_shape(system.hparams, cfg.data.size, cfg.data.clip_len)
     else:
         checks.check_clip_shape(cfg.model, cfg.data.size, cfg.data.clip_len)
@@ -126,7 +125,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             )
             log_clip_table(loggers, cfg.split, rows, {})
     else:
-        system = hydra.utils.instantiate(cfg.model)
+        system = models.build_system(cfg.model)
         datamodule.setup("test" if cfg.split == "test" else "validate")
         method, step = cfg.model.method, 0
         clips, rows = inpaint_clips(system, datamodule, cfg.split, method)

@@ -30,10 +30,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
-from vidinpaint import CONF_DIR, batch, checkpoints, checks, errors, evaluation, runs
+from vidinpaint import CONF_DIR, batch, checks, errors, evaluation, models, runs
 from vidinpaint.inference import ChunkFn, stream_inpaint
-from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
-from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import check_resolution, resolve_resolution
 from vidinpaint.video_io import MaskSource, VideoSource, VideoWriter, hstack_panel
@@ -122,21 +120,13 @@ def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
 
 
 def load_system(cfg: DictConfig) -> tuple[torch.nn.Module, bool]:
-    """The method's system and whether it is internal (trains on the video)."""
-    method = cfg.model.method
-    if method in INTERNAL_METHODS:
-        return hydra.utils.instantiate(cfg.model), True
-    if method in CLASSIC_METHODS:
-        return hydra.utils.instantiate(cfg.model), False
+    """The method's system (from the method table) and whether it is fitted on the video."""
+    method = models.method(cfg.model.method)
+    if not method.trainable:
+        return models.build_system(cfg.model), method.family == models.FITTED
     if not cfg.ckpt:
-        raise InputError(f"method={method} needs ckpt=PATH (a vidinpaint-train checkpoint)")
-    from vidinpaint.models.external import CompletionSystem
-
-    system = checkpoints.load_system(CompletionSystem, cfg.ckpt)
-    if system.hparams.method != method:
-        raise InputError(
-            f"checkpoint {cfg.ckpt} holds method={system.hparams.method}, not {method}"
-        )
+        raise InputError(f"method={method.name} needs ckpt=PATH (a vidinpaint-train checkpoint)")
+    system = models.load_trained(cfg.ckpt, expected=method.name)
     if torch.cuda.is_available():
         system.cuda()
     return system, False

@@ -129,7 +129,7 @@ def _missing_vgg_message(weights_path: str | None) -> str:
     return (
         f"VGG16 weights for the perceptual loss not found at {weights_path!r}: download "
         "torchvision's vgg16-397923af.pth on a machine with internet, copy it here and set "
-        "model.vgg_weights=PATH, or set model.perceptual_weight=0 to turn the loss off"
+        "model.loss.vgg_weights=PATH, or set model.loss.perceptual=0 to turn the loss off"
     )
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from vidinpaint import models
 from vidinpaint.errors import UserError
-from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
-from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 
-LEARNED_MULTIPLE = 64
+LEARNED_MULTIPLE = models.METHODS["dip_vid_flow"].pixel_multiple
+"""Sides of the learned methods' working size: the skip net's multiple (which covers the
+AAAI'19 networks' 4r)."""
 REFLECT_MIN_SIDE = 3 * LEARNED_MULTIPLE
 """Reflection padding at the network's deepest level needs frames of at least 192x192."""
 ASPECT_TOLERANCE = 0.1
@@ -107,7 +108,7 @@ def check_resolution(cfg: Any) -> None:
     rules (the AAAI'19 networks are padded to their multiples by ``inference.sliding_window``)."""
     size = explicit_size(cfg.resolution)
     method = cfg.model.method
-    if size is not None and method in INTERNAL_METHODS:
+    if size is not None and models.method(method).family == models.FITTED:
         check_learned_size(size, method, cfg.model.get("pad_mode"))
 
 
@@ -116,7 +117,7 @@ def resolve_resolution(cfg: Any, height: int, width: int) -> tuple[int, int]:
     size = explicit_size(cfg.resolution)
     if size is not None:
         return size
-    if cfg.model.method in CLASSIC_METHODS:
+    if models.method(cfg.model.method).family == models.CLASSIC:
         return classic_resolution(height, width, int(cfg.classic_max_pixels))
     smallest = min_side(cfg.model.get("pad_mode"))
     return learned_resolution(height, width, int(cfg.working_pixels), smallest)

@@ -129,12 +129,6 @@ def _open_video_file(path: Path) -> _DecordFile | _PyAVFile:
     return opened
 
 
-def _decode_video(path: Path) -> tuple[np.ndarray, float]:
-    """All frames of a video file as uint8 (T, H, W, 3) RGB, and its average fps."""
-    source = VideoSource(path)
-    return np.concatenate(list(source.chunks(source.num_frames))), source.fps
-
-
 def _load_image(path: Path) -> Image.Image:
     try:
         image = Image.open(path)

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from helpers import compose_config
-from vidinpaint import flow
 from vidinpaint.inpaint import run
+from vidinpaint.models import propagation
 from vidinpaint.models.classic import ClassicSystem, propagate_fill, telea_fill
 from vidinpaint.video_io import read_video, write_video
 
@@ -91,16 +91,16 @@ def moving_box_over_translating_texture(num_frames: int) -> tuple[torch.Tensor, 
 
 
 def test_propagation_under_a_moving_box_is_accurate_and_linear_in_the_frames(monkeypatch):
-    """Each pass sweeps the frames once each way: 2 (T - 1) steps of flow.trace_holes per pass,
-    whatever the chunk length (a pixel-by-pixel chain costs up to T - 1 warps per frame)."""
+    """Each pass sweeps the frames once each way: 2 (T - 1) steps of propagation.trace_holes per
+    pass, whatever the chunk length (a pixel-by-pixel chain costs up to T - 1 warps per frame)."""
     steps = []
-    trace_step = flow._trace_step
+    trace_step = propagation._trace_step
 
     def counted(*args, **kwargs):
         steps.append(1)
         return trace_step(*args, **kwargs)
 
-    monkeypatch.setattr(flow, "_trace_step", counted)
+    monkeypatch.setattr(propagation, "_trace_step", counted)
     for num_frames in (6, 12):
         steps.clear()
         video, mask = moving_box_over_translating_texture(num_frames)

@@ -12,7 +12,7 @@ import torch
 
 from helpers import compose_config
 from vidinpaint.models import speed
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 from vidinpaint.models.internal import InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
 
@@ -132,9 +132,11 @@ def test_gpu_trainer_keeps_the_contiguous_format():
 def test_internal_fit_settings_match_fp32(bf16_cpu, precision):
     """DIP-Vid-Flow's network as a fit resolves it: ``auto`` -> bf16 where supported and
     channels-last on the CPU; ``32-true`` forces fp32. Outputs within the tolerances."""
-    settings = dict(method="dip_vid_flow", pad_mode="replicate", perceptual_weight=0.0)
+    settings = dict(method="dip_vid_flow", pad_mode="replicate", loss={"perceptual": 0.0})
     reference = InternalLearningSystem(**settings)
-    system = InternalLearningSystem(**settings, precision=precision, channels_last="auto")
+    system = InternalLearningSystem(
+        **settings, speed={"precision": precision, "channels_last": "auto"}
+    )
     system.configure_model()
     bf16 = bf16_cpu and precision == "auto"
     assert system._precision == (speed.BF16 if bf16 else speed.FP32)
@@ -143,7 +145,7 @@ def test_internal_fit_settings_match_fp32(bf16_cpu, precision):
     noise = make_noise(3, 64, 128, seed=0)
     with torch.no_grad():
         expected = reference(noise)
-        with system._autocast(CPU):
+        with system.autocast(CPU):
             got = system(noise.contiguous(memory_format=torch.channels_last))
     for out, ref in zip(got, expected):  # image, flow
         assert_close(out, ref, "skipnet" if bf16 else None)
@@ -151,7 +153,10 @@ def test_internal_fit_settings_match_fp32(bf16_cpu, precision):
 
 def test_internal_3d_network_stays_fp32(bf16_cpu):
     system = InternalLearningSystem(
-        method="dip_vid_3dcn", pad_mode="replicate", perceptual_weight=0.0, precision="auto"
+        method="dip_vid_3dcn",
+        pad_mode="replicate",
+        loss={"perceptual": 0.0},
+        speed={"precision": "auto"},
     )
     system.configure_model()
     assert system._precision == speed.FP32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 import torch
 
 from helpers import compose_config
-from vidinpaint.data.internal import (
+from vidinpaint.losses import MissingWeightsError
+from vidinpaint.models.internal import FitCheckpoint, InternalLearningSystem
+from vidinpaint.models.internal.windows import (
     FlowTargets,
     Window,
     WindowDataset,
@@ -18,12 +21,16 @@ from vidinpaint.data.internal import (
     all_windows,
     middle_window,
 )
-from vidinpaint.losses import MissingWeightsError
-from vidinpaint.models.internal import FitCheckpoint, InternalLearningSystem
 from vidinpaint.nets.skipnet import make_noise
 
 T, H, W = 8, 64, 128
-TINY = dict(pad_mode="replicate", perceptual_weight=0.0, seed=0, noise_seed=0)
+
+
+def tiny(method: str, speed: dict | None = None, **fit) -> InternalLearningSystem:
+    """``method`` with replication padding, no L_p and the ``fit`` options given."""
+    return InternalLearningSystem(
+        method, fit=fit, loss={"perceptual": 0.0}, speed=speed, pad_mode="replicate"
+    )
 
 
 def synthetic_clip() -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,16 +160,16 @@ def test_flow_targets_masks_and_normalisation():
 
 # ---------------------------------------------------------------- systems
 def test_flow_channel_order_matches_code():
-    system = InternalLearningSystem(method="dip_vid_flow", **TINY)
+    system = tiny("dip_vid_flow")
     order = [system.flow_channel(t, d) for t in (1, 3, 5) for d in "fb"]
     assert order == [0, 2, 4, 6, 8, 10]
     assert system.net.flow_head.conv.out_channels == 12
 
 
 def test_missing_vgg_weights_stop_the_run(tmp_path):
-    with pytest.raises(MissingWeightsError, match="model.perceptual_weight=0"):
+    with pytest.raises(MissingWeightsError, match="model.loss.perceptual=0"):
         InternalLearningSystem(
-            method="dip_vid", perceptual_weight=0.01, vgg_weights=str(tmp_path / "vgg16.pth")
+            "dip_vid", loss={"perceptual": 0.01, "vgg_weights": str(tmp_path / "vgg16.pth")}
         )
 
 
@@ -173,9 +180,7 @@ def known_pixels_intact(out: torch.Tensor, video: torch.Tensor, mask: torch.Tens
 @pytest.mark.parametrize("method", ["dip_vid", "dip_vid_flow"])
 def test_tiny_fit_lowers_known_loss_and_keeps_known_pixels(method):
     video, mask = synthetic_clip()
-    system = InternalLearningSystem(
-        method=method, epochs=1, iters_per_batch=6, batches_per_epoch=2, **TINY
-    )
+    system = tiny(method, epochs=1, iters_per_batch=6, batches_per_epoch=2)
     out = system.inpaint(video, mask, progress=False)
     assert out.shape == video.shape and torch.isfinite(out).all()
     assert known_pixels_intact(out, video, mask)
@@ -188,9 +193,9 @@ def test_tiny_fit_lowers_known_loss_and_keeps_known_pixels(method):
 def test_hole_pixels_are_never_read():
     video, mask = synthetic_clip()
     garbage = video * (1 - mask) + torch.rand_like(video) * mask
-    kwargs = dict(method="dip_vid_flow", epochs=1, iters_per_batch=2, batches_per_epoch=2, **TINY)
-    first = InternalLearningSystem(**kwargs).fit_video(video, mask, progress=False)
-    second = InternalLearningSystem(**kwargs).fit_video(garbage, mask, progress=False)
+    kwargs = dict(method="dip_vid_flow", epochs=1, iters_per_batch=2, batches_per_epoch=2)
+    first = tiny(**kwargs).fit_video(video, mask, progress=False)
+    second = tiny(**kwargs).fit_video(garbage, mask, progress=False)
     assert torch.allclose(first, second, atol=1e-5)
 
 
@@ -198,7 +203,7 @@ def test_flow_losses_reach_the_flow_head():
     video, mask = synthetic_clip()
     from vidinpaint.flow import video_flows
 
-    system = InternalLearningSystem(method="dip_vid_flow", intervals=(1,), **TINY)
+    system = tiny("dip_vid_flow", intervals=(1,))
     flows = FlowTargets(video_flows(video * (1 - mask), (1,)), mask)
     batch = WindowDataset(video, mask, make_noise(T, H, W, 0), flows)[Window(1, 5, 1, "b")]
     out = system.losses(batch)
@@ -213,7 +218,7 @@ def test_dip_keeps_the_lowest_loss_scored_iterate():
     video, mask = synthetic_clip()
     video, mask = video[:2], mask[:2]
     iters, every = 12, 4
-    system = InternalLearningSystem(method="dip", dip_iters=iters, dip_check_every=every, **TINY)
+    system = tiny("dip", dip_iters=iters, dip_check_every=every)
     out = system.inpaint(video, mask, progress=False)
     assert out.shape == video.shape and known_pixels_intact(out, video, mask)
     history = system.recon_history
@@ -227,9 +232,7 @@ def test_dip_keeps_the_lowest_loss_scored_iterate():
 
 def test_3d_variant_runs():
     video, mask = synthetic_clip()
-    system = InternalLearningSystem(
-        method="dip_vid_3dcn", epochs=1, iters_per_batch=1, epoch_mode="sweep", **TINY
-    )
+    system = tiny("dip_vid_3dcn", epochs=1, iters_per_batch=1, epoch_mode="sweep")
     out = system.inpaint(video[:6], mask[:6], progress=False)
     assert out.shape == (6, 3, H, W) and known_pixels_intact(out, video[:6], mask[:6])
     assert len(system.recon_history) == 2  # windows starting at 0 (the middle, last) and 1
@@ -238,34 +241,25 @@ def test_3d_variant_runs():
 def test_odd_sizes_are_padded_and_cropped_back():
     video, mask = synthetic_clip()
     video, mask = video[:5, :, :60, :100], mask[:5, :, :60, :100]
-    system = InternalLearningSystem(
-        method="dip_vid", epochs=1, iters_per_batch=1, batches_per_epoch=1, **TINY
-    )
+    system = tiny("dip_vid", epochs=1, iters_per_batch=1, batches_per_epoch=1)
     out = system.inpaint(video, mask, progress=False)
     assert out.shape == video.shape and known_pixels_intact(out, video, mask)
 
 
 def test_bad_shapes_and_masks_are_clear_errors():
     video, mask = synthetic_clip()
-    system = InternalLearningSystem(method="dip_vid", **TINY)
+    system = tiny("dip_vid")
     with pytest.raises(ValueError, match="mask must be T,1,H,W"):
         system.inpaint(video, mask[:, :, :32], progress=False)
     with pytest.raises(ValueError, match="covers every pixel"):
         system.inpaint(video, torch.ones_like(mask), progress=False)
-    reflect = InternalLearningSystem(method="dip_vid", pad_mode="reflect", perceptual_weight=0)
+    reflect = InternalLearningSystem("dip_vid", loss={"perceptual": 0})
     with pytest.raises(ValueError, match="model.pad_mode=replicate"):
         reflect.inpaint(video, mask, progress=False)
 
 
 # ---------------------------------------------------------------- configs
-PAPER = {
-    "lr": 1e-2,
-    "recon_weight": 1.0,
-    "flow_weight": 0.1,
-    "consistency_weight": 1.0,
-    "perceptual_weight": 0.01,
-    "batch_frames": 5,
-}
+PAPER_LOSS = {"recon": 1.0, "flow": 0.1, "consistency": 1.0, "perceptual": 0.01}
 
 
 @pytest.mark.parametrize("method", ["dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow"])
@@ -273,27 +267,28 @@ def test_paper_recipes_keep_the_papers_settings(method):
     cfg = compose_config("inpaint", [f"experiment=iccv19/{method}", "input=x", "mask=y"])
     model = cfg.model
     assert model.method == method and list(cfg.resolution) == [192, 384]
-    assert {k: model[k] for k in PAPER} == PAPER
-    assert list(model.intervals) == ([1, 3, 5] if method == "dip_vid_flow" else [1])
-    assert model.epoch_mode == ("sampled" if method == "dip_vid_flow" else "sweep")
-    assert (model.epochs, model.iters_per_batch, model.batches_per_epoch) == (20, 100, 50)
-    assert (model.dip_iters, model.dip_check_every) == (5000, 100)
-    assert model.vgg_weights.endswith("/vgg16.pth")
+    fit = model.fit
+    assert {k: model.loss[k] for k in PAPER_LOSS} == PAPER_LOSS
+    assert (fit.lr, fit.batch_frames) == (1e-2, 5)
+    assert list(fit.intervals) == ([1, 3, 5] if method == "dip_vid_flow" else [1])
+    assert fit.epoch_mode == ("sampled" if method == "dip_vid_flow" else "sweep")
+    assert (fit.epochs, fit.iters_per_batch, fit.batches_per_epoch) == (20, 100, 50)
+    assert (fit.dip_iters, fit.dip_check_every) == (5000, 100)
+    assert model.loss.vgg_weights.endswith("/vgg16.pth")
 
 
 @pytest.mark.parametrize("method", ["dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow"])
 def test_method_configs_instantiate(method):
-    cfg = compose_config(
-        "inpaint", [f"method={method}", "schedule=tiny", "model.perceptual_weight=0"]
-    )
+    cfg = compose_config("inpaint", [f"method={method}", "schedule=tiny"])
     system = hydra.utils.instantiate(cfg.model)
     assert isinstance(system, InternalLearningSystem) and system.method == method
-    assert system.hparams.epochs == cfg.schedule.il_epochs
-    assert math.isclose(system.hparams.lr, 1e-2)
+    assert system.fit_options.epochs == cfg.schedule.il_epochs
+    assert math.isclose(system.fit_options.lr, 1e-2) and system.perceptual is None
+    assert system.hparams.fit["intervals"] == list(cfg.model.fit.intervals)
 
 
 # ---------------------------------------------------------------- fit loop: sync, resume, speed
-SHORT = dict(epochs=2, iters_per_batch=2, batches_per_epoch=1, **TINY)
+SHORT = dict(epochs=2, iters_per_batch=2, batches_per_epoch=1)
 
 
 class Interrupt(Exception):
@@ -328,20 +323,18 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_output(
     video, mask = synthetic_clip()
     video, mask = video[:frames], mask[:frames]
     kwargs = dict(method=method, chunk_frames=chunk_frames, dip_iters=6, dip_check_every=2)
-    uninterrupted = InternalLearningSystem(**kwargs, **SHORT)
+    uninterrupted = tiny(**kwargs, **SHORT)
     expected = uninterrupted.fit_video(video, mask, progress=False)
     checkpoint = FitCheckpoint(tmp_path / "fit.pt", every=3)
     chunks = -(-frames // chunk_frames)
     with monkeypatch.context() as patch:
         interrupt_at(patch, stop, chunk=chunks - 1)
         with pytest.raises(Interrupt):
-            InternalLearningSystem(**kwargs, **SHORT).fit_video(
-                video, mask, progress=False, checkpoint=checkpoint
-            )
+            tiny(**kwargs, **SHORT).fit_video(video, mask, progress=False, checkpoint=checkpoint)
     saved = torch.load(checkpoint.path, weights_only=True)
     assert saved["chunk"] == chunks - 1 and len(saved["finished"]) == chunks - 1
     assert saved["fit"]["iteration"] == stop // 3 * 3
-    resumed = InternalLearningSystem(**kwargs, **SHORT)
+    resumed = tiny(**kwargs, **SHORT)
     steps = []
     step = InternalLearningSystem.training_step
     with monkeypatch.context() as patch:
@@ -360,7 +353,7 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_output(
 def test_state_of_another_video_is_refused(tmp_path):
     video, mask = synthetic_clip()
     checkpoint = FitCheckpoint(tmp_path / "fit.pt", every=0)
-    system = InternalLearningSystem(method="dip_vid", **SHORT)
+    system = tiny("dip_vid", **SHORT)
     system.fit_video(video[:5], mask[:5], progress=False, checkpoint=checkpoint)
     with pytest.raises(ValueError, match="written for another video"):
         system.fit_video(video[1:6], mask[1:6], progress=False, checkpoint=checkpoint)
@@ -393,9 +386,7 @@ def test_no_host_read_per_iteration(monkeypatch):
     video, mask = synthetic_clip()
     counts = []
     for iters in (1, 4):
-        system = InternalLearningSystem(
-            method="dip_vid_flow", epochs=1, iters_per_batch=iters, batches_per_epoch=2, **TINY
-        )
+        system = tiny("dip_vid_flow", epochs=1, iters_per_batch=iters, batches_per_epoch=2)
         with monkeypatch.context() as patch:
             calls = host_reads_from_vidinpaint(patch)
             system.fit_video(video[:6], mask[:6], progress=False)
@@ -406,12 +397,12 @@ def test_no_host_read_per_iteration(monkeypatch):
 
 
 def test_cached_target_features_give_the_same_perceptual_loss(tmp_path):
-    from vidinpaint.bench import random_vgg_weights
+    from vidinpaint.bench.training import random_vgg_weights
 
     video, mask = synthetic_clip()
     weights = str(random_vgg_weights(tmp_path))
     system = InternalLearningSystem(
-        method="dip_vid", perceptual_weight=0.01, vgg_weights=weights, pad_mode="replicate"
+        "dip_vid", loss={"perceptual": 0.01, "vgg_weights": weights}, pad_mode="replicate"
     )
     batch = WindowDataset(video, mask, make_noise(T, H, W, 0))[Window(2, 3)]
     per_step = system.losses(batch)["perceptual"]
@@ -422,9 +413,7 @@ def test_cached_target_features_give_the_same_perceptual_loss(tmp_path):
 
 def test_bf16_and_channels_last_fit():
     video, mask = synthetic_clip()
-    system = InternalLearningSystem(
-        method="dip_vid", precision="bf16-mixed", channels_last=True, **SHORT
-    )
+    system = tiny("dip_vid", speed={"precision": "bf16-mixed", "channels_last": True}, **SHORT)
     out = system.inpaint(video[:5], mask[:5], progress=False)
     assert out.shape == (5, 3, H, W) and torch.isfinite(out).all()
     conv = next(m for m in system.net.modules() if isinstance(m, torch.nn.Conv2d))
@@ -440,9 +429,43 @@ def test_compiled_fit_matches_eager(monkeypatch):
         torch.nn.Module, "compile", lambda self, mode: compile_module(self, backend="aot_eager")
     )
     video, mask = synthetic_clip()
-    kwargs = dict(method="dip_vid", epochs=1, iters_per_batch=2, batches_per_epoch=1, **TINY)
-    eager = InternalLearningSystem(**kwargs).fit_video(video[:5], mask[:5], progress=False)
-    compiled = InternalLearningSystem(**kwargs, compile=True)
+    kwargs = dict(method="dip_vid", epochs=1, iters_per_batch=2, batches_per_epoch=1)
+    eager = tiny(**kwargs).fit_video(video[:5], mask[:5], progress=False)
+    compiled = tiny(**kwargs, speed={"compile": True})
     out = compiled.fit_video(video[:5], mask[:5], progress=False)
     assert compiled.net._compiled_call_impl is not None
     assert torch.allclose(out, eager, atol=1e-4)
+
+
+def test_on_state_receives_the_fit_state_every_few_iterations_and_at_the_end():
+    """The hook an experiment watches a fit with: states at iterations 2, 4, 6 and the last."""
+    video, mask = synthetic_clip()
+    states = []
+    system = tiny("dip_vid", **SHORT)  # 2 epochs x (1 window + the middle one) x 2 iterations
+    system.fit_video(video[:5], mask[:5], progress=False, on_state=states.append, state_every=2)
+    assert [s["iteration"] for s in states] == [2, 4, 6, 8, 8]
+    last = states[-1]["net"]
+    assert all(torch.equal(last[k], v) for k, v in system.net.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"fit": {"epoch_mode": "all"}}, "fit.epoch_mode must be one of"),
+        ({"fit": {"epochs": 0}}, "fit.epochs must be >= 1, got 0"),
+        ({"fit": {"intervals": []}}, "fit.intervals must be positive"),
+        ({"fit": {"epoch": 2}}, r"unknown FitOptions option\(s\) \['epoch'\]"),
+        ({"loss": {"flow": -1}}, "loss weights must be >= 0"),
+        ({"flow": {"method": "farneback"}}, "flow.method must be one of"),
+        ({"speed": {"precision": "16"}}, "speed.precision must be one of"),
+        ({"pad_mode": "zeros"}, "pad_mode must be one of"),
+    ],
+)
+def test_bad_options_are_one_line_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        InternalLearningSystem("dip_vid", **options)
+
+
+def test_the_constructor_takes_a_few_option_groups():
+    parameters = inspect.signature(InternalLearningSystem).parameters
+    assert list(parameters) == ["method", "fit", "loss", "flow", "speed", "pad_mode"]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from helpers import TINY, compose_config
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 from vidinpaint.train import train
 
 

@@ -4,9 +4,9 @@
 - ``propagate``: flow-guided propagation (the idea behind DFVI and FGVC, without their learned
   parts): the flow between consecutive frames is estimated (``flow.video_flows``, DIS by
   default) on Telea-filled frames and replaced inside the (dilated) holes of both frames of
-  the pair by its smooth harmonic fill (``flow.complete_flow``); one sweep forward and one
+  the pair by its smooth harmonic fill (``propagation.complete_flow``); one sweep forward and one
   backward over the frames carries each hole pixel to the nearest frame where it is known
-  (``flow.trace_holes``: the work per frame does not grow with the number of frames); the
+  (``propagation.trace_holes``: the work per frame does not grow with the number of frames); the
   two candidates are blended by 1 / temporal distance (``_propagate_once``; preferring the
   candidate whose flow chain is forward-backward consistent was measured and lowered the hole
   PSNR), and pixels never seen are filled with Telea. Each further pass
@@ -27,17 +27,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vidinpaint.flow import (
+from vidinpaint.flow import video_flows
+from vidinpaint.models import CLASSIC, names
+from vidinpaint.models.propagation import (
     complete_flow,
     sample_sources,
     temporal_smooth,
     trace_holes,
-    video_flows,
 )
 
 log = logging.getLogger(__name__)
 
-METHODS = ("telea", "propagate")
+METHODS = names(CLASSIC)
 
 
 def _check_video(video: Tensor, hole: Tensor) -> None:
@@ -123,7 +124,7 @@ def _propagate_once(
 ) -> tuple[Tensor, Tensor]:
     """One propagation along interval-1 flows (T-1, 2, H, W) (``video_flows`` order):
     (filled, seen) as ``propagate_fill``. Each hole pixel gets up to two candidates, from the
-    nearest later and the nearest earlier frame where it is known (``flow.trace_holes``, one
+    nearest later and the nearest earlier frame where it is known (``propagation.trace_holes``, one
     sweep each way), blended with weights 1 / temporal distance."""
     traces = {step: trace_holes(hole, forward, backward, step) for step in (1, -1)}
     filled = video.clone()
@@ -159,7 +160,7 @@ class ClassicSystem(torch.nn.Module):
         passes: propagations, each along the flows of the previous fill (1: the flows of the
             Telea-filled frames, completed in the holes).
         smooth_iterations: ``propagate``'s fill averaged this many times with its flow
-            correspondents in the neighbouring frames (``flow.temporal_smooth`` along the
+            correspondents in the neighbouring frames (``propagation.temporal_smooth`` along the
             flows of the filled video; 0: off, the default). The same step as
             dip_vid_flow's ``smooth_iterations``, without the network.
     """

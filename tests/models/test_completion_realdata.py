@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from helpers import compose_config
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 
 
 @pytest.mark.realdata

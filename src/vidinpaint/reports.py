@@ -1,4 +1,5 @@
-"""Two-stage AAAI'19 recipes: 3DCN pre-training, then CombCN/2DCN with that 3DCN.
+"""Reports of the two-stage AAAI'19 recipes (3DCN pre-training, then CombCN/2DCN with that
+3DCN): running their stages, and their Table 2, ablation tables and loss curves.
 
 Each stage is one Hydra multirun of ``vidinpaint-train`` over a ``conf/sweep/`` grid, so any
 launcher works (``hydra/launcher=submitit_slurm`` runs one job per grid cell). Afterwards the

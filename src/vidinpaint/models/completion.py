@@ -25,13 +25,13 @@ from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.inference import sliding_window
 from vidinpaint.losses import framewise_masked_l1, masked_l1
 from vidinpaint.metrics import l1_hole
-from vidinpaint.models import speed
+from vidinpaint.models import TRAINED, names, speed
 from vidinpaint.nets.cn3d import CN3D
 from vidinpaint.nets.combcn import CombCN
 
 log = logging.getLogger(__name__)
 
-METHODS = ("cn3d", "combcn", "cn2d")
+METHODS = names(TRAINED)
 GUIDE_INITS = ("default", "zero")
 LR_SCHEDULES = ("constant", "cosine")
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from vidinpaint.models.external import CompletionSystem
+from vidinpaint.models.completion import CompletionSystem
 
 
 def batch(b=1, t=4, h=32, w=32, seed=0):

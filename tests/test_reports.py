@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vidinpaint import recipes
+from vidinpaint import reports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,26 +26,26 @@ def metrics(l1, l1_3dcn=None, dataset="vw300", seed=None):
 
 
 def test_run_key_splits_recipe_names():
-    assert recipes.run_key("aaai19/vw300_v1_combcn") == ("vw300_v1", "combcn")
-    assert recipes.run_key("seed_3/aaai19/caltech_cn3d") == ("caltech", "cn3d")
-    assert recipes.run_key("cn2d") == ("", "cn2d")
-    assert recipes.run_seed("seed_3/cn2d", {}) == 3
-    assert recipes.run_seed("seed_3/cn2d", {"seed": 7}) == 7
-    assert recipes.run_seed("cn2d", {}) is None
+    assert reports.run_key("aaai19/vw300_v1_combcn") == ("vw300_v1", "combcn")
+    assert reports.run_key("seed_3/aaai19/caltech_cn3d") == ("caltech", "cn3d")
+    assert reports.run_key("cn2d") == ("", "cn2d")
+    assert reports.run_seed("seed_3/cn2d", {}) == 3
+    assert reports.run_seed("seed_3/cn2d", {"seed": 7}) == 7
+    assert reports.run_seed("cn2d", {}) is None
 
 
 def test_seed_lists_reach_the_sweep_as_one_value():
-    assert recipes.quote_seeds("seeds=1,2,3") == 'seeds="1,2,3"'
-    assert recipes.quote_seeds("seeds=4") == "seeds=4"
-    assert recipes.quote_seeds('seeds="1,2"') == 'seeds="1,2"'
-    assert recipes.quote_seeds("model=combcn,cn2d") == "model=combcn,cn2d"
+    assert reports.quote_seeds("seeds=1,2,3") == 'seeds="1,2,3"'
+    assert reports.quote_seeds("seeds=4") == "seeds=4"
+    assert reports.quote_seeds('seeds="1,2"') == 'seeds="1,2"'
+    assert reports.quote_seeds("model=combcn,cn2d") == "model=combcn,cn2d"
 
 
 def test_aggregate_is_mean_and_sample_std():
-    stats = recipes.aggregate([1.0, 2.0, 6.0])
+    stats = reports.aggregate([1.0, 2.0, 6.0])
     assert stats["mean"] == 3.0
     assert stats["std"] == pytest.approx(((4 + 1 + 9) / 2) ** 0.5)
-    assert recipes.aggregate([5.0])["std"] == 0.0
+    assert reports.aggregate([5.0])["std"] == 0.0
 
 
 def test_table2_markdown_takes_3dcn_from_the_joint_run_and_paper_only_for_paper_data():
@@ -56,7 +56,7 @@ def test_table2_markdown_takes_3dcn_from_the_joint_run_and_paper_only_for_paper_
         "aaai19/synthetic_cn2d": metrics(20.0, dataset="synthetic"),
         "aaai19/synthetic_combcn": metrics(15.0, 25.0, dataset="synthetic"),
     }
-    lines = recipes.table2_markdown(runs).splitlines()
+    lines = reports.table2_markdown(runs).splitlines()
     assert lines[2] == "| faceforensics | 7.90 | 7.18 | 10.90 | 7.50 | 6.77 | 6.50 | 6.27 |"
     smoke = lines.index("Smoke test (not the paper's data; no paper column):")
     assert lines[smoke + 2] == "| dataset | 3DCN | 3DCN up | 2DCN | CombCN |"
@@ -75,7 +75,7 @@ def _ablation_runs(dataset, seeds=(1,)):
 
 
 def test_ablation_markdown_reads_3dcn_and_combcn_of_each_column():
-    lines = recipes.ablation_markdown(_ablation_runs("vw300")).splitlines()
+    lines = reports.ablation_markdown(_ablation_runs("vw300")).splitlines()
     # columns: V-1, V-2, T-1, T-2, full, each "ours | paper"
     assert lines[2] == (
         "| 3DCN | 8.00 | 9.51 | 9.00 | 11.56 | 10.00 | 6.30 | 11.00 | 9.28 | 7.00 | 4.45 |"
@@ -86,12 +86,12 @@ def test_ablation_markdown_reads_3dcn_and_combcn_of_each_column():
 
 
 def test_ablation_on_other_data_is_a_seeded_smoke_test_without_paper_numbers():
-    text = recipes.ablation_markdown(_ablation_runs("synthetic", seeds=(1, 2, 3)))
+    text = reports.ablation_markdown(_ablation_runs("synthetic", seeds=(1, 2, 3)))
     assert text.startswith("Smoke test on synthetic (not 300VW; no paper column)")
     assert "4.45" not in text and "paper" not in text.split("\n", 1)[1]
     # full-method CombCN: 6, 7, 8 over seeds 1-3
     assert "| CombCN | 8.00 ± 1.00 (3) |" in text and "7.00 ± 1.00 (3) |" in text
-    orderings = recipes.ablation_orderings(_ablation_runs("synthetic", seeds=(1, 2, 3)))
+    orderings = reports.ablation_orderings(_ablation_runs("synthetic", seeds=(1, 2, 3)))
     assert orderings[0] == (
         "- 3DCN full method < 3DCN T-1: holds (8.00 vs 11.00, difference +3.00, beyond 2x the "
         "larger std 1.00)"
@@ -106,7 +106,7 @@ def test_mini_table2_from_seeded_quickstart_runs():
         runs[f"seed_{seed}/combcn"] = metrics(10.0 + shift, 19.0 + shift, dataset="synthetic")
         runs[f"seed_{seed}/cn2d"] = metrics(14.0 - shift, dataset="synthetic")
         runs[f"seed_{seed}/cn2d"]["val/l1_hole_fill"] = 40.0 + shift
-    table = recipes.mini_table2(runs)
+    table = reports.mini_table2(runs)
     assert table["seeds"] == 3
     assert table["combcn"]["l1_hole"] == 11.0 and table["combcn"]["l1_hole_std"] == 1.0
     assert table["combcn"]["l1_hole_seeds"] == [10.0, 11.0, 12.0]
@@ -116,11 +116,11 @@ def test_mini_table2_from_seeded_quickstart_runs():
     assert table["cn3d"]["l1_hole_up"] == 23.0 and table["cn3d"]["l1_hole_pretrain"] == 27.0
     assert {"psnr", "psnr_std", "psnr_seeds", "ssim", "ssim_std"} <= set(table["cn2d"])
     assert table["fill"]["l1_hole"] == 41.0 and table["fill"]["l1_hole_seeds"] == [40.0, 41.0, 42.0]
-    check = recipes.ordering_check(table)
+    check = reports.ordering_check(table)
     assert check["ordering"] is True and check["gap"] == 2.0 and check["gap_in_std"] == 2.0
     del runs["seed_3/cn2d"]
     with pytest.raises(ValueError, match="different numbers of seeds"):
-        recipes.mini_table2(runs)
+        reports.mini_table2(runs)
 
 
 def test_mini_table2_reads_the_split_it_is_given():
@@ -132,18 +132,18 @@ def test_mini_table2_reads_the_split_it_is_given():
             ("cn2d", {**metrics(12.0 + seed), "val/l1_hole_fill": 40.0}),
         ):
             runs[f"seed_{seed}/{name}"] = {k.replace("val/", "all/"): v for k, v in record.items()}
-    table = recipes.mini_table2(runs, split="all")
+    table = reports.mini_table2(runs, split="all")
     assert table["combcn"]["l1_hole_seeds"] == [11.0, 12.0]
     assert table["cn3d"]["l1_hole_seeds"] == [21.0, 22.0]
     assert "l1_hole_pretrain" not in table["cn3d"]
     assert table["fill"]["l1_hole"] == 40.0 and table["seeds"] == 2
     with pytest.raises(ValueError, match="no val/l1_hole_3dcn_low in the combcn runs"):
-        recipes.mini_table2(runs)
+        reports.mini_table2(runs)
 
 
 def test_collect_runs_names_the_folder_when_empty(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-        recipes.collect_runs(tmp_path)
+        reports.collect_runs(tmp_path)
 
 
 def run_experiment(script: str, *args: str) -> None:
@@ -182,7 +182,7 @@ def test_quickstart_writes_the_seeded_table(tmp_path, data_dir):
             assert len(row[f"{key}_seeds"]) == 2
     assert table["cn3d"]["run"] == "combcn" and len(table["cn3d"]["l1_hole_up_seeds"]) == 2
     assert set(table["ordering"]) == {"ordering", "gap", "gap_in_std"}
-    runs = recipes.collect_runs(sweep_dir)
+    runs = reports.collect_runs(sweep_dir)
     assert sorted(runs) == [f"seed_{s}/{m}" for s in (1, 2) for m in ("cn2d", "cn3d", "combcn")]
     assert {m["seed"] for m in runs.values()} == {1, 2}
     assert all(m["protocol/split_by"] == "clip" for m in runs.values())
@@ -222,7 +222,7 @@ def test_real_footage_recipe_writes_both_tables_and_its_checkpoints(tmp_path):
     assert "split=all" in checkpoints["overrides"]
     markdown = (results / "aaai19_real.md").read_text()
     assert "held-out frames" in markdown and "never trained on" in markdown
-    runs = recipes.collect_runs(tmp_path / "sweep")
+    runs = reports.collect_runs(tmp_path / "sweep")
     assert all(m["protocol/split_by"] == "time" for k, m in runs.items() if k.startswith("seed"))
 
 
@@ -244,6 +244,6 @@ def test_ablation_chain_runs_all_five_columns(tmp_path, data_dir):
     assert "| CombCN |" in table and " - |" not in table  # every column has a number
     assert "smoke test on synthetic" in table and "ours |" not in table and "4.45" not in table
     assert (results / "aaai19_ablation_curves.png").stat().st_size > 0
-    runs = recipes.collect_runs(tmp_path / "sweep")
+    runs = reports.collect_runs(tmp_path / "sweep")
     assert len(runs) == 8  # 3 pre-training + 5 joint runs
     assert all(m["global_step"] == 4 for m in runs.values())

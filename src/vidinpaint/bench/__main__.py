@@ -1,0 +1,3 @@
+from vidinpaint.bench import main
+
+main()

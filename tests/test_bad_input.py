@@ -244,6 +244,24 @@ CASES = {
         slow,
     ),
     "inpaint no input given": ("inpaint", ["output={o}/x.mp4"], "Missing mandatory value", slow),
+    # a box mask unquoted, as users type it (Hydra would read its commas as a sweep)
+    "inpaint box outside the frame": (
+        "inpaint",
+        [*INPAINT, "mask=box:40,10,30,20", "output={o}/x.mp4"],
+        "box 40,10,30,20 reaches past the 64x64 frame",
+    ),
+    "inpaint box without its height": (
+        "inpaint",
+        [*INPAINT, "mask=box:40,10,30", "output={o}/x.mp4"],
+        "is not x,y,w,h or x,y,w,h@START:END",
+        slow,
+    ),
+    "inpaint frames past the end": (
+        "inpaint",
+        [*INPAINT, "frames=4:12", "output={o}/x.mp4"],
+        "frames=4:12: frames 4:12 run past the video's 8 frames",
+        slow,
+    ),
     # vidinpaint-prepare
     "prepare missing root": (
         "prepare",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -31,11 +32,12 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from vidinpaint import CONF_DIR, batch, checkpoints, checks, errors, evaluation, runs
-from vidinpaint.inference import ChunkFn, stream_inpaint
+from vidinpaint.inference import ChunkFn, ForwardBuffer, stream_inpaint, window_starts
 from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import check_resolution, resolve_resolution
+from vidinpaint.selection import BoxMask, dilate_holes, is_box_spec, parse_range
 from vidinpaint.video_io import MaskSource, VideoSource, VideoWriter, hstack_panel
 
 log = logging.getLogger(__name__)
@@ -62,11 +64,33 @@ def check_outputs(cfg: DictConfig) -> None:
         checks.check_output(output, inputs, overwrite=bool(cfg.overwrite))
 
 
-def open_inputs(cfg: DictConfig) -> tuple[VideoSource, MaskSource]:
+def open_mask(cfg: DictConfig, video: VideoSource) -> MaskSource | BoxMask:
+    """``mask=box:...`` (``selection.BoxMask``) or a mask file, folder or image."""
+    if is_box_spec(cfg.mask):
+        return BoxMask(cfg.mask, video.height, video.width, video.num_frames)
+    return MaskSource(cfg.mask)
+
+
+def open_video(cfg: DictConfig) -> VideoSource:
+    """The input; ``fps=`` sets a frame folder's rate (a video file has its own)."""
+    fps = cfg.get("fps")
+    if fps is not None and not Path(cfg.input).is_dir():
+        raise InputError(f"fps={fps} is for a folder of frames; the video {cfg.input} has its own")
+    if fps is not None and float(fps) <= 0:
+        raise InputError(f"fps must be positive, got {fps}")
+    video = VideoSource(cfg.input, fps=None if fps is None else float(fps))
+    if video.files and fps is None:
+        log.info("%s is a folder of frames: written at %g fps (fps= sets it)", cfg.input, video.fps)
+    return video
+
+
+def open_inputs(cfg: DictConfig) -> tuple[VideoSource, MaskSource | BoxMask, list[bool]]:
     """The video and mask sources, checked against each other before any work: sizes and
     frame counts (from the containers), at least one hole and one known pixel (one pass over
-    the mask, a chunk at a time)."""
-    video, mask = VideoSource(cfg.input), MaskSource(cfg.mask)
+    the mask, a chunk at a time). Also, per frame, whether it is filled: within ``frames=``
+    and with a hole (``mask_dilate=`` applied)."""
+    video = open_video(cfg)
+    mask = open_mask(cfg, video)
     height, width = video.height, video.width
     if (mask.height, mask.width) != (height, width) and not cfg.mask_resize:
         raise InputError(
@@ -78,29 +102,50 @@ def open_inputs(cfg: DictConfig) -> tuple[VideoSource, MaskSource]:
             f"mask has {mask.num_frames} frames, the video {video.num_frames} (give one mask "
             "per frame or a single static image)"
         )
-    any_hole, all_hole = False, True
-    for holes in mask_chunks(video, mask, READ_FRAMES, distinct_only=True):
-        any_hole = any_hole or bool(holes.any())
+    start, stop = 0, video.num_frames
+    if cfg.get("frames") is not None:
+        start, stop = parse_range(str(cfg.frames), video.num_frames, f"frames={cfg.frames}")
+    dilate = mask_dilation(cfg)
+    has_hole, all_hole = [], True
+    for holes in mask_chunks(video, mask, READ_FRAMES, distinct_only=True, dilate=dilate):
+        has_hole += holes.flatten(1).any(dim=1).tolist()
         all_hole = all_hole and bool(holes.all())
-    if not any_hole:
-        raise InputError(f"mask {cfg.mask} has no hole pixel (non-zero = remove): nothing to do")
+    if len(has_hole) == 1:
+        has_hole *= video.num_frames
+    fill = [start <= t < stop and hole for t, hole in enumerate(has_hole)]
+    if not any(fill):
+        within = f" in frames {start}:{stop}" if (start, stop) != (0, video.num_frames) else ""
+        raise InputError(
+            f"mask {cfg.mask} has no hole pixel{within} (non-zero = remove): nothing to do"
+        )
     if all_hole:
         raise InputError(f"mask {cfg.mask} covers every pixel: nothing is known to fill from")
-    return video, mask
+    return video, mask, fill
+
+
+def mask_dilation(cfg: DictConfig) -> int:
+    dilate = int(cfg.get("mask_dilate", 0))
+    if dilate < 0:
+        raise InputError(f"mask_dilate must be >= 0 pixels, got {dilate}")
+    return dilate
 
 
 def mask_chunks(
-    video: VideoSource, mask: MaskSource, chunk_frames: int, distinct_only: bool = False
+    video: VideoSource,
+    mask: MaskSource | BoxMask,
+    chunk_frames: int,
+    distinct_only: bool = False,
+    dilate: int = 0,
 ) -> Iterator[Tensor]:
     """Holes bool ``(t,1,H,W)`` of the video's frames, ``chunk_frames`` at a time, resized
-    (nearest) to the video's size; a one-frame mask is repeated as a view (``distinct_only``:
-    yielded once)."""
+    (nearest) to the video's size and grown by ``dilate`` pixels; a one-frame mask is repeated
+    as a view (``distinct_only``: yielded once)."""
     size = (video.height, video.width)
 
     def resized(holes: Tensor) -> Tensor:
-        if tuple(holes.shape[-2:]) == size:
-            return holes
-        return F.interpolate(holes.float(), size=size, mode="nearest") > 0.5
+        if tuple(holes.shape[-2:]) != size:
+            holes = F.interpolate(holes.float(), size=size, mode="nearest") > 0.5
+        return dilate_holes(holes, dilate)
 
     if mask.num_frames > 1:
         yield from (resized(holes) for holes in mask.chunks(chunk_frames))
@@ -114,9 +159,9 @@ def mask_chunks(
 
 
 def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
-    """Frames uint8 ``T,H,W,3``, fps and holes bool ``T,1,H,W`` (checked as ``open_inputs``)
-    all at once, for scoring and short videos."""
-    video, mask = open_inputs(cfg)
+    """Frames uint8 ``T,H,W,3``, fps and holes bool ``T,1,H,W`` as given (before
+    ``mask_dilate``; checked as ``open_inputs``) all at once, for scoring and short videos."""
+    video, mask, _ = open_inputs(cfg)
     frames = torch.cat(list(video.chunks(READ_FRAMES)))
     return frames, video.fps, torch.cat(list(mask_chunks(video, mask, READ_FRAMES)))
 
@@ -185,6 +230,56 @@ def panel_frames(frames: Tensor, holes: Tensor, result: Tensor) -> Tensor:
     return hstack_panel([shaded, result.permute(0, 3, 1, 2).float() / 255])
 
 
+def spans(fill: list[bool]) -> list[tuple[int, int, bool]]:
+    """``(start, stop, filled)`` of the runs of consecutive frames that are filled or not."""
+    runs = []
+    for t, filled in enumerate(fill):
+        if runs and runs[-1][2] == filled:
+            runs[-1] = (runs[-1][0], t + 1, filled)
+        else:
+            runs.append((t, t + 1, filled))
+    return runs
+
+
+def stream_spans(
+    complete: ChunkFn,
+    frames: Iterator[Tensor],
+    holes: Iterator[Tensor],
+    fill: list[bool],
+    resolution: tuple[int, int],
+    chunk_frames: int,
+    overlap: int,
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """``stream_inpaint`` over each run of filled frames (``fill``, one bool per frame); the
+    other frames are handed on as they were read. Yields ``(frames, holes, result)`` in order
+    as ``stream_inpaint``; chunk indices count on across runs (resumable state)."""
+    frame_buffer, hole_buffer = ForwardBuffer(frames, "video"), ForwardBuffer(holes, "mask")
+    first_chunk = 0
+    for start, stop, filled in spans(fill):
+        steps = [(i, min(i + READ_FRAMES, stop)) for i in range(start, stop, READ_FRAMES)]
+        if not filled:
+            for i, j in steps:
+                part = frame_buffer.take(i, j)
+                yield part, hole_buffer.take(i, j), part
+            continue
+        if (start, stop) != (0, len(fill)):
+            log.info("filling frames %d-%d", start, stop - 1)
+
+        def offset(video: Tensor, hole: Tensor, index: int, first: int = first_chunk) -> Tensor:
+            return complete(video, hole, first + index)
+
+        yield from stream_inpaint(
+            offset,
+            (frame_buffer.take(i, j) for i, j in steps),
+            (hole_buffer.take(i, j) for i, j in steps),
+            stop - start,
+            resolution,
+            chunk_frames,
+            overlap,
+        )
+        first_chunk += len(window_starts(stop - start, chunk_frames, overlap))
+
+
 def run(cfg: DictConfig) -> Path:
     """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
     check_outputs(cfg)
@@ -192,24 +287,25 @@ def run(cfg: DictConfig) -> Path:
     check_chunks(chunk_frames, overlap)
     check_resolution(cfg)
     system, internal = load_system(cfg)  # absent weights stop the run before any decoding
-    video, mask = open_inputs(cfg)
+    video, mask, fill = open_inputs(cfg)
     resolution = resolve_resolution(cfg, video.height, video.width)
     state = state_folder(cfg, internal)
     log.info(
-        "%s: %d frames %dx%d at %.2f fps, working at %dx%d",
+        "%s: %d frames %dx%d at %.2f fps, working at %dx%d, filling %d frames",
         cfg.model.method,
         video.num_frames,
         video.height,
         video.width,
         video.fps,
         *resolution,
+        sum(fill),
     )
     output = Path(cfg.output)
-    chunks = stream_inpaint(
+    chunks = stream_spans(
         chunk_method(system, state, int(cfg.state_every)),
         video.chunks(READ_FRAMES),
-        mask_chunks(video, mask, READ_FRAMES),
-        video.num_frames,
+        mask_chunks(video, mask, READ_FRAMES, dilate=mask_dilation(cfg)),
+        fill,
         resolution,
         chunk_frames,
         overlap,
@@ -258,7 +354,13 @@ def hydra_main(cfg: DictConfig) -> float | None:
     return score_or_exit(cfg, output) if cfg.gt else None
 
 
+def quote_box_masks(args: list[str]) -> list[str]:
+    """``mask=box:x,y,w,h`` as a quoted string: Hydra reads an unquoted comma as a sweep."""
+    return [f"mask='{arg[5:]}'" if arg.startswith("mask=box:") else arg for arg in args]
+
+
 def main() -> None:
+    sys.argv[1:] = quote_box_masks(sys.argv[1:])
     errors.run_command(COMMAND, hydra_main)
 
 

@@ -157,11 +157,12 @@ class VideoSource:
     file name), read chunk by chunk.
 
     ``num_frames``, ``height``, ``width`` and ``fps`` come from the container (or the file list
-    and the first image) without decoding the video. Frame folders report FOLDER_FPS (25).
-    Raises VideoReadError (one line naming the path) if missing, unreadable or empty.
+    and the first image) without decoding the video. Frame folders report ``fps``, by default
+    FOLDER_FPS (25). Raises VideoReadError (one line naming the path) if missing, unreadable or
+    empty.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | None = None) -> None:
         path = Path(path)
         self.path = path
         if not path.exists():
@@ -172,7 +173,7 @@ class VideoSource:
             self.files = frame_files(path)
             if not self.files:
                 raise VideoReadError(f"frame folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
-            self.num_frames, self.fps = len(self.files), FOLDER_FPS
+            self.num_frames, self.fps = len(self.files), fps or FOLDER_FPS
             self.width, self.height = _load_image(self.files[0]).size
             return
         if path.suffix.lower() not in VIDEO_SUFFIXES:

@@ -212,7 +212,18 @@ CASES = {
         "existing.mp4 is a file, not a folder",
         slow,
     ),
-    "inpaint output a folder": ("inpaint", [*INPAINT, "output={i}/empty"], "is a folder", slow),
+    "inpaint output a folder that holds files": (
+        "inpaint",
+        [*INPAINT, "output={i}/"],
+        "is not empty (set overwrite=true to replace it)",
+        slow,
+    ),
+    "inpaint unknown codec": (
+        "inpaint",
+        [*INPAINT, "codec=h263", "output={o}/x.mp4"],
+        "unknown codec 'h263' (codec= one of h264, hevc, vp9)",
+        slow,
+    ),
     "inpaint checkpoint a text file": (
         "inpaint",
         [*INPUTS, "method=cn3d", "ckpt={i}/notes.ckpt", "output={o}/x.mp4"],

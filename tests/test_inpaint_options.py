@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -26,6 +27,39 @@ def gradient_frames(frames: int, height: int, width: int) -> torch.Tensor:
         for t in range(frames)
     ]
     return torch.from_numpy(np.stack(video).astype(np.uint8))
+
+
+def with_audio(path: Path, frames: torch.Tensor, fps: int, rate: int = 44100) -> Path:
+    """A lossless RGB H.264 mp4 of ``frames`` (uint8 ``T,H,W,3``) with a mono AAC tone as long
+    as the video."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264rgb", rate=fps, options={"qp": "0"})
+        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        for image in frames.numpy():
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        count = rate * frames.shape[0] // fps
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(count) / rate)).astype(np.float32)
+        for start in range(0, count, 1024):
+            frame = av.AudioFrame.from_ndarray(
+                tone[None, start : start + 1024], format="flt", layout="mono"
+            )
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(audio.encode(frame))
+        container.mux(video.encode())
+        container.mux(audio.encode())
+    return path
+
+
+def audio_seconds(path: Path) -> float:
+    """Where the audio stream of ``path`` ends (its last packet), in seconds."""
+    with av.open(str(path)) as container:
+        ends = [
+            (packet.pts + packet.duration) * packet.time_base
+            for packet in container.demux(container.streams.audio[0])
+            if packet.pts is not None
+        ]
+    return float(max(ends))
 
 
 def inpaint(tmp_path: Path, video: Path, mask: str | Path, *extra: str) -> Path:
@@ -56,9 +90,9 @@ def test_box_masks_parse_with_frame_ranges():
     ]
 
 
-def test_a_box_on_a_1080p_clip_keeps_every_pixel_outside_the_dilated_box(tmp_path):
+def test_a_box_on_a_1080p_clip_keeps_every_pixel_outside_the_dilated_box_and_the_sound(tmp_path):
     frames = gradient_frames(3, 1080, 1920)
-    video = write_video(tmp_path / "in.mp4", frames, 25.0, lossless=True)
+    video = with_audio(tmp_path / "in.mp4", frames, 25)
     spec = "box:1600,60,200,80+100,950,600,70@1:3"
     out = inpaint(tmp_path, video, spec, "mask_dilate=3")
     result, fps = read_video(out)
@@ -69,6 +103,7 @@ def test_a_box_on_a_1080p_clip_keeps_every_pixel_outside_the_dilated_box(tmp_pat
     assert not torch.equal(result[~known], frames[~known])
     ring = holes & ~box_holes(spec, 3, 1080, 1920).permute(0, 2, 3, 1)
     assert not torch.equal(result[ring.expand_as(frames)], frames[ring.expand_as(frames)])
+    assert abs(audio_seconds(out) - audio_seconds(video)) < 1 / 25
 
 
 def test_a_frame_range_leaves_the_other_frames_bit_exact(tmp_path):
@@ -102,3 +137,60 @@ def test_frames_whose_mask_is_empty_are_not_sent_to_the_method(tmp_path, monkeyp
     assert sent == [2, 2]  # frames 2-3 and 7-8: not 0-1 (before the range), 4-6, 9 (no hole)
     for t in (0, 1, 4, 5, 6, 9):
         assert torch.equal(result[t], frames[t])
+
+
+def test_sound_is_kept_with_a_frame_range_and_dropped_on_request(tmp_path):
+    frames = gradient_frames(12, 48, 64)
+    video = with_audio(tmp_path / "in.mp4", frames, 12)
+    out = inpaint(tmp_path, video, "box:20,10,16,12", "frames=3:6", "overwrite=true")
+    with av.open(str(out)) as container, av.open(str(video)) as source:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        copied = [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
+        original = [bytes(p) for p in source.demux(source.streams.audio[0]) if p.size]
+    assert copied == original  # stream copy: the very packets, not re-encoded
+    assert abs(audio_seconds(out) - audio_seconds(video)) < 1 / 12
+    silent = inpaint(tmp_path, video, "box:20,10,16,12", "audio=false", "overwrite=true")
+    with av.open(str(silent)) as container:
+        assert not container.streams.audio
+
+
+def test_png_output_round_trips_and_a_frame_folder_takes_its_fps(tmp_path):
+    frames = gradient_frames(5, 48, 64)
+    video = write_video(tmp_path / "in.mp4", frames, 12.0, lossless=True)
+    folder = tmp_path / "frames"
+    cfg = compose_config(
+        "inpaint",
+        ["method=telea", f"input={video}", "mask='box:20,10,16,12'", f"output={folder}/"],
+        output_dir=tmp_path,
+    )
+    run(cfg)
+    assert sorted(p.name for p in folder.iterdir()) == [f"{t:05d}.png" for t in range(5)]
+    pngs, _ = read_video(folder)
+    lossless, _ = read_video(inpaint(tmp_path, video, "box:20,10,16,12"))
+    assert torch.equal(pngs, lossless)
+    again = inpaint(tmp_path, folder, "box:20,10,16,12", "fps=7.5", "overwrite=true")
+    assert read_video(again)[1] == pytest.approx(7.5)
+
+
+def test_codec_and_crf_pick_the_encoder(tmp_path):
+    frames = gradient_frames(4, 48, 64)
+    video = write_video(tmp_path / "in.mp4", frames, 12.0, lossless=True)
+    for codec, suffix in (("hevc", "mkv"), ("vp9", "webm")):
+        out = tmp_path / f"out.{suffix}"
+        cfg = compose_config(
+            "inpaint",
+            [
+                "method=telea",
+                f"input={video}",
+                "mask='box:20,10,16,12'",
+                f"output={out}",
+                f"codec={codec}",
+                "crf=30",
+                "lossless=false",
+            ],
+            output_dir=tmp_path,
+        )
+        run(cfg)
+        with av.open(str(out)) as container:
+            assert container.streams.video[0].codec_context.name == codec
+        assert read_video(out)[0].shape == frames.shape

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.errors import UserError
+from vidinpaint.video_io import IMAGE_SUFFIXES
 
 EXTERNAL_METHODS = ("cn3d", "combcn", "cn2d")
 # CombCN and the 2DCN halve H, W twice (AAAI'19 Table 1): frames in multiples of 4
@@ -118,4 +119,22 @@ def check_output(output: str | Path, inputs: Sequence[str | Path], overwrite: bo
                 raise UserError(f"output {output} is the input {source}: give another path")
         if not overwrite:
             raise UserError(f"output {output} exists (set overwrite=true to replace it)")
+    check_writable_folder(output, "output")
+
+
+def check_output_folder(output: str | Path, overwrite: bool) -> None:
+    """A folder of output frames may be new, empty, or (with ``overwrite``) hold only image
+    files, which are replaced; its parent must be writable."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise UserError(f"output {output}/ is a file: give a folder for PNG frames")
+    entries = list(output.iterdir()) if output.is_dir() else []
+    if entries and not overwrite:
+        raise UserError(f"output folder {output}/ is not empty (set overwrite=true to replace it)")
+    others = [e.name for e in entries if not e.is_file() or e.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        raise UserError(
+            f"output folder {output}/ holds {others[0]}, not only frames: give an empty or new "
+            "folder"
+        )
     check_writable_folder(output, "output")

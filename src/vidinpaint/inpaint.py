@@ -19,6 +19,7 @@ run folder (``resume=true`` continues a stopped run).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -38,7 +39,14 @@ from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import check_resolution, resolve_resolution
 from vidinpaint.selection import BoxMask, dilate_holes, is_box_spec, parse_range
-from vidinpaint.video_io import MaskSource, VideoSource, VideoWriter, hstack_panel
+from vidinpaint.video_io import (
+    FrameFolderWriter,
+    MaskSource,
+    VideoSource,
+    VideoWriter,
+    check_codec,
+    hstack_panel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +63,40 @@ def panel_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_panel.mp4")
 
 
+def writes_frames(cfg: DictConfig) -> bool:
+    """``output=DIR/`` (a trailing slash, or an existing folder): PNG frames, not a video."""
+    return str(cfg.output).endswith(("/", os.sep)) or Path(cfg.output).is_dir()
+
+
 def check_outputs(cfg: DictConfig) -> None:
     """Before any work: the output (and panel) is no input, replaces no file unless
-    ``overwrite``, and its folder is writable."""
+    ``overwrite``, and its folder is writable; the codec options fit the output."""
     inputs = [cfg.input, cfg.mask, *([cfg.ckpt] if cfg.ckpt else [])]
-    outputs = [Path(cfg.output), *([panel_path(Path(cfg.output))] if cfg.panel else [])]
-    for output in outputs:
+    output = Path(cfg.output)
+    if writes_frames(cfg):
+        checks.check_output_folder(output, overwrite=bool(cfg.overwrite))
+    else:
         checks.check_output(output, inputs, overwrite=bool(cfg.overwrite))
+        check_codec(output, str(cfg.codec), int(cfg.crf), bool(cfg.lossless))
+    if cfg.panel:
+        checks.check_output(panel_path(output), inputs, overwrite=bool(cfg.overwrite))
+
+
+def open_writer(cfg: DictConfig, video: VideoSource) -> VideoWriter | FrameFolderWriter:
+    """PNG frames for ``output=DIR/``, else a video with the input's audio (``audio=true``)."""
+    if writes_frames(cfg):
+        if video.audio_streams and cfg.audio:
+            log.info("output %s is PNG frames: the input's audio is not written", cfg.output)
+        return FrameFolderWriter(cfg.output)
+    audio = video.path if cfg.audio and video.audio_streams else None
+    return VideoWriter(
+        cfg.output,
+        video.fps,
+        crf=int(cfg.crf),
+        lossless=bool(cfg.lossless),
+        codec=str(cfg.codec),
+        audio_from=audio,
+    )
 
 
 def open_mask(cfg: DictConfig, video: VideoSource) -> MaskSource | BoxMask:
@@ -311,7 +346,7 @@ def run(cfg: DictConfig) -> Path:
         overlap,
     )
     panel_writer = VideoWriter(panel_path(output), video.fps) if cfg.panel else nullcontext()
-    with VideoWriter(output, video.fps, lossless=bool(cfg.lossless)) as writer, panel_writer:
+    with open_writer(cfg, video) as writer, panel_writer:
         for frames, holes, result in chunks:
             writer.write(result)
             if cfg.panel:

@@ -11,7 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+import vidinpaint
 from helpers import compose_config
+from vidinpaint.errors import UserError
 from vidinpaint.inpaint import run
 from vidinpaint.models.classic import ClassicSystem
 from vidinpaint.selection import Box, dilate_holes, parse_boxes
@@ -194,3 +196,33 @@ def test_codec_and_crf_pick_the_encoder(tmp_path):
         with av.open(str(out)) as container:
             assert container.streams.video[0].codec_context.name == codec
         assert read_video(out)[0].shape == frames.shape
+
+
+def test_the_python_call_writes_what_the_command_writes(tmp_path):
+    frames = gradient_frames(6, 48, 64)
+    video = write_video(tmp_path / "in.mp4", frames, 12.0, lossless=True)
+    command = read_video(inpaint(tmp_path, video, "box:20,10,16,12", "mask_dilate=2"))[0]
+    path = vidinpaint.inpaint_video(video, "box:20,10,16,12", method="telea", mask_dilate=2)
+    assert path == tmp_path / "in_inpainted.mp4"
+    assert torch.equal(read_video(path)[0], command)
+    with pytest.raises(UserError, match="unknown option mask_dilation="):
+        vidinpaint.inpaint_video(video, "box:20,10,16,12", tmp_path / "x.mp4", mask_dilation=2)
+    with pytest.raises(UserError, match="reaches past the 64x48 frame"):
+        vidinpaint.inpaint_video(video, "box:60,10,16,12", tmp_path / "x.mp4")
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_the_in_memory_call_fills_the_holes_of_the_range_and_keeps_the_rest(tmp_path):
+    video = gradient_frames(6, 48, 64).permute(0, 3, 1, 2).float() / 255
+    mask = torch.zeros(6, 1, 48, 64)
+    mask[:, :, 10:22, 20:36] = 1
+    filled = vidinpaint.inpaint_frames(video, mask, method="telea", frames="2:")
+    assert filled.shape == video.shape
+    assert torch.equal(filled[:2], video[:2])
+    known = (mask[2:] == 0).expand(-1, 3, -1, -1)
+    assert torch.equal(filled[2:][known], video[2:][known])
+    assert not torch.equal(filled[2:][~known], video[2:][~known])
+    with pytest.raises(UserError, match="mask size 40x64 differs"):
+        vidinpaint.inpaint_frames(video, mask[:, :, :40])
+    with pytest.raises(UserError, match="video must be float T,3,H,W"):
+        vidinpaint.inpaint_frames(video[:, :1], mask)

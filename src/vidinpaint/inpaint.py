@@ -119,13 +119,15 @@ def open_video(cfg: DictConfig) -> VideoSource:
     return video
 
 
-def open_inputs(cfg: DictConfig) -> tuple[VideoSource, MaskSource | BoxMask, list[bool]]:
-    """The video and mask sources, checked against each other before any work: sizes and
-    frame counts (from the containers), at least one hole and one known pixel (one pass over
-    the mask, a chunk at a time). Also, per frame, whether it is filled: within ``frames=``
-    and with a hole (``mask_dilate=`` applied)."""
-    video = open_video(cfg)
-    mask = open_mask(cfg, video)
+def open_inputs(
+    cfg: DictConfig, video: VideoSource | None = None, mask: MaskSource | BoxMask | None = None
+) -> tuple[VideoSource, MaskSource | BoxMask, list[bool]]:
+    """The video and mask sources (of ``cfg.input``, ``cfg.mask`` unless given), checked
+    against each other before any work: sizes and frame counts (from the containers), at least
+    one hole and one known pixel (one pass over the mask, a chunk at a time). Also, per frame,
+    whether it is filled: within ``frames=`` and with a hole (``mask_dilate=`` applied)."""
+    video = open_video(cfg) if video is None else video
+    mask = open_mask(cfg, video) if mask is None else mask
     height, width = video.height, video.width
     if (mask.height, mask.width) != (height, width) and not cfg.mask_resize:
         raise InputError(
@@ -286,8 +288,9 @@ def stream_spans(
     overlap: int,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """``stream_inpaint`` over each run of filled frames (``fill``, one bool per frame); the
-    other frames are handed on as they were read. Yields ``(frames, holes, result)`` in order
-    as ``stream_inpaint``; chunk indices count on across runs (resumable state)."""
+    other frames are handed on as they were read, with no hole. Yields ``(frames, holes,
+    result)`` in order as ``stream_inpaint``; chunk indices count on across runs (resumable
+    state)."""
     frame_buffer, hole_buffer = ForwardBuffer(frames, "video"), ForwardBuffer(holes, "mask")
     first_chunk = 0
     for start, stop, filled in spans(fill):
@@ -295,7 +298,7 @@ def stream_spans(
         if not filled:
             for i, j in steps:
                 part = frame_buffer.take(i, j)
-                yield part, hole_buffer.take(i, j), part
+                yield part, torch.zeros_like(hole_buffer.take(i, j)), part
             continue
         if (start, stop) != (0, len(fill)):
             log.info("filling frames %d-%d", start, stop - 1)
@@ -315,14 +318,17 @@ def stream_spans(
         first_chunk += len(window_starts(stop - start, chunk_frames, overlap))
 
 
-def run(cfg: DictConfig) -> Path:
-    """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
-    check_outputs(cfg)
+def inpainted_chunks(
+    cfg: DictConfig, video: VideoSource | None = None, mask: MaskSource | None = None
+) -> tuple[VideoSource, Iterator[tuple[Tensor, Tensor, Tensor]], Path | None]:
+    """Checks the options, loads the method and opens the input (``cfg.input``/``cfg.mask``
+    unless sources with their interface are given); returns the video source, the stream of
+    ``stream_spans`` and the internal fit's state folder (None for other methods)."""
     chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
     check_chunks(chunk_frames, overlap)
     check_resolution(cfg)
     system, internal = load_system(cfg)  # absent weights stop the run before any decoding
-    video, mask, fill = open_inputs(cfg)
+    video, mask, fill = open_inputs(cfg, video, mask)
     resolution = resolve_resolution(cfg, video.height, video.width)
     state = state_folder(cfg, internal)
     log.info(
@@ -335,7 +341,6 @@ def run(cfg: DictConfig) -> Path:
         *resolution,
         sum(fill),
     )
-    output = Path(cfg.output)
     chunks = stream_spans(
         chunk_method(system, state, int(cfg.state_every)),
         video.chunks(READ_FRAMES),
@@ -345,6 +350,14 @@ def run(cfg: DictConfig) -> Path:
         chunk_frames,
         overlap,
     )
+    return video, chunks, state
+
+
+def run(cfg: DictConfig) -> Path:
+    """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
+    check_outputs(cfg)
+    video, chunks, state = inpainted_chunks(cfg)
+    output = Path(cfg.output)
     panel_writer = VideoWriter(panel_path(output), video.fps) if cfg.panel else nullcontext()
     with open_writer(cfg, video) as writer, panel_writer:
         for frames, holes, result in chunks:

@@ -226,3 +226,22 @@ def test_the_in_memory_call_fills_the_holes_of_the_range_and_keeps_the_rest(tmp_
         vidinpaint.inpaint_frames(video, mask[:, :, :40])
     with pytest.raises(UserError, match="video must be float T,3,H,W"):
         vidinpaint.inpaint_frames(video[:, :1], mask)
+
+
+def test_crop_to_mask_fills_the_box_region_only_and_keeps_every_known_pixel(tmp_path, monkeypatch):
+    frames = gradient_frames(5, 48, 64)
+    video = write_video(tmp_path / "in.mp4", frames, 12.0, lossless=True)
+    sizes = []
+    inpaint_frames = ClassicSystem.inpaint
+
+    def record(self, video, hole, *args, **kwargs):
+        sizes.append(tuple(video.shape[-2:]))
+        return inpaint_frames(self, video, hole, *args, **kwargs)
+
+    monkeypatch.setattr(ClassicSystem, "inpaint", record)
+    spec = "box:20,10,16,12+40,30,4,4@1:3"
+    result, _ = read_video(inpaint(tmp_path, video, spec, "crop_margin=4"))
+    assert sizes == [(32, 32)]  # rows 6-37, columns 16-47: both boxes and 4 pixels around
+    known = ~box_holes(spec, 5, 48, 64).permute(0, 2, 3, 1).expand_as(frames)
+    assert torch.equal(result[known], frames[known])
+    assert not torch.equal(result[~known], frames[~known])

@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from vidinpaint import CONF_DIR, batch, checkpoints, checks, errors, evaluation, runs
-from vidinpaint.inference import ChunkFn, ForwardBuffer, stream_inpaint, window_starts
+from vidinpaint.inference import Box, ChunkFn, ForwardBuffer, stream_inpaint, window_starts
 from vidinpaint.models.classic import METHODS as CLASSIC_METHODS
 from vidinpaint.models.internal import METHODS as INTERNAL_METHODS
 from vidinpaint.models.internal import FitCheckpoint
@@ -121,11 +121,12 @@ def open_video(cfg: DictConfig) -> VideoSource:
 
 def open_inputs(
     cfg: DictConfig, video: VideoSource | None = None, mask: MaskSource | BoxMask | None = None
-) -> tuple[VideoSource, MaskSource | BoxMask, list[bool]]:
+) -> tuple[VideoSource, MaskSource | BoxMask, list[bool], Box]:
     """The video and mask sources (of ``cfg.input``, ``cfg.mask`` unless given), checked
     against each other before any work: sizes and frame counts (from the containers), at least
     one hole and one known pixel (one pass over the mask, a chunk at a time). Also, per frame,
-    whether it is filled: within ``frames=`` and with a hole (``mask_dilate=`` applied)."""
+    whether it is filled (within ``frames=`` and with a hole, ``mask_dilate=`` applied), and
+    the box ``(top, bottom, left, right)`` that holds every hole of the filled frames."""
     video = open_video(cfg) if video is None else video
     mask = open_mask(cfg, video) if mask is None else mask
     height, width = video.height, video.width
@@ -144,7 +145,12 @@ def open_inputs(
         start, stop = parse_range(str(cfg.frames), video.num_frames, f"frames={cfg.frames}")
     dilate = mask_dilation(cfg)
     has_hole, all_hole = [], True
+    rows, cols = torch.zeros(height, dtype=torch.bool), torch.zeros(width, dtype=torch.bool)
     for holes in mask_chunks(video, mask, READ_FRAMES, distinct_only=True, dilate=dilate):
+        first = len(has_hole) if mask.num_frames > 1 else start
+        within = holes[max(start - first, 0) : max(stop - first, 0)]
+        rows |= within.any(dim=3).any(dim=0)[0]
+        cols |= within.any(dim=2).any(dim=0)[0]
         has_hole += holes.flatten(1).any(dim=1).tolist()
         all_hole = all_hole and bool(holes.all())
     if len(has_hole) == 1:
@@ -157,7 +163,9 @@ def open_inputs(
         )
     if all_hole:
         raise InputError(f"mask {cfg.mask} covers every pixel: nothing is known to fill from")
-    return video, mask, fill
+    top, left = int(rows.nonzero()[0]), int(cols.nonzero()[0])
+    box = (top, int(rows.nonzero()[-1]) + 1, left, int(cols.nonzero()[-1]) + 1)
+    return video, mask, fill, box
 
 
 def mask_dilation(cfg: DictConfig) -> int:
@@ -198,7 +206,7 @@ def mask_chunks(
 def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
     """Frames uint8 ``T,H,W,3``, fps and holes bool ``T,1,H,W`` as given (before
     ``mask_dilate``; checked as ``open_inputs``) all at once, for scoring and short videos."""
-    video, mask, _ = open_inputs(cfg)
+    video, mask, _, _ = open_inputs(cfg)
     frames = torch.cat(list(video.chunks(READ_FRAMES)))
     return frames, video.fps, torch.cat(list(mask_chunks(video, mask, READ_FRAMES)))
 
@@ -286,6 +294,7 @@ def stream_spans(
     resolution: tuple[int, int],
     chunk_frames: int,
     overlap: int,
+    box: Box | None = None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """``stream_inpaint`` over each run of filled frames (``fill``, one bool per frame); the
     other frames are handed on as they were read, with no hole. Yields ``(frames, holes,
@@ -314,8 +323,28 @@ def stream_spans(
             resolution,
             chunk_frames,
             overlap,
+            box,
         )
         first_chunk += len(window_starts(stop - start, chunk_frames, overlap))
+
+
+def crop_box(cfg: DictConfig, holes: Box, height: int, width: int) -> Box | None:
+    """The region the method works on: the box of the holes grown by ``crop_margin`` pixels
+    within the frame; None (the whole frame) when ``crop_margin`` is null or the region is the
+    frame."""
+    margin = cfg.get("crop_margin")
+    if margin is None:
+        return None
+    if int(margin) < 0:
+        raise InputError(f"crop_margin must be >= 0 pixels or null, got {margin}")
+    top, bottom, left, right = holes
+    box = (
+        max(top - margin, 0),
+        min(bottom + margin, height),
+        max(left - margin, 0),
+        min(right + margin, width),
+    )
+    return None if box == (0, height, 0, width) else box
 
 
 def inpainted_chunks(
@@ -328,16 +357,19 @@ def inpainted_chunks(
     check_chunks(chunk_frames, overlap)
     check_resolution(cfg)
     system, internal = load_system(cfg)  # absent weights stop the run before any decoding
-    video, mask, fill = open_inputs(cfg, video, mask)
-    resolution = resolve_resolution(cfg, video.height, video.width)
+    video, mask, fill, holes_box = open_inputs(cfg, video, mask)
+    box = crop_box(cfg, holes_box, video.height, video.width)
+    top, bottom, left, right = box or (0, video.height, 0, video.width)
+    resolution = resolve_resolution(cfg, bottom - top, right - left)
     state = state_folder(cfg, internal)
     log.info(
-        "%s: %d frames %dx%d at %.2f fps, working at %dx%d, filling %d frames",
+        "%s: %d frames %dx%d at %.2f fps, %s at %dx%d, filling %d frames",
         cfg.model.method,
         video.num_frames,
         video.height,
         video.width,
         video.fps,
+        f"the region x {left}-{right - 1}, y {top}-{bottom - 1} worked" if box else "working",
         *resolution,
         sum(fill),
     )
@@ -349,6 +381,7 @@ def inpainted_chunks(
         resolution,
         chunk_frames,
         overlap,
+        box,
     )
     return video, chunks, state
 

@@ -172,6 +172,10 @@ def test_png_output_round_trips_and_a_frame_folder_takes_its_fps(tmp_path):
     assert torch.equal(pngs, lossless)
     again = inpaint(tmp_path, folder, "box:20,10,16,12", "fps=7.5", "overwrite=true")
     assert read_video(again)[1] == pytest.approx(7.5)
+    cfg.input, cfg.overwrite = str(folder), True
+    with pytest.raises(UserError, match="is the input"):
+        run(cfg)
+    assert torch.equal(read_video(folder)[0], pngs)
 
 
 def test_codec_and_crf_pick_the_encoder(tmp_path):

@@ -122,12 +122,15 @@ def check_output(output: str | Path, inputs: Sequence[str | Path], overwrite: bo
     check_writable_folder(output, "output")
 
 
-def check_output_folder(output: str | Path, overwrite: bool) -> None:
-    """A folder of output frames may be new, empty, or (with ``overwrite``) hold only image
-    files, which are replaced; its parent must be writable."""
+def check_output_folder(output: str | Path, inputs: Sequence[str | Path], overwrite: bool) -> None:
+    """A folder of output frames may not be one of ``inputs``; it may be new, empty, or (with
+    ``overwrite``) hold only image files, which are replaced; its parent must be writable."""
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise UserError(f"output {output}/ is a file: give a folder for PNG frames")
+    for source in inputs:
+        if output.exists() and Path(source).exists() and os.path.samefile(output, source):
+            raise UserError(f"output {output}/ is the input {source}: give another folder")
     entries = list(output.iterdir()) if output.is_dir() else []
     if entries and not overwrite:
         raise UserError(f"output folder {output}/ is not empty (set overwrite=true to replace it)")

@@ -5,11 +5,16 @@
     vidinpaint-inpaint input=frames/ mask=masks/ method=combcn ckpt=last.ckpt panel=true
     vidinpaint-inpaint input=clips/ mask=clip_masks/ concurrent_fits=4   # several clips
     python -m vidinpaint.inpaint input=clip.mp4 mask=masks.mp4 schedule=paper
+    vidinpaint-inpaint input=clip.mp4 mask=box:1700,40,180,60+0,980,1920,100@250:400 method=telea
+    vidinpaint-inpaint input=frames/ mask=masks/ frames=100:250 fps=30 output=clean_frames/
 
 The method works at ``resolution`` (``auto``: chosen from the input and the method,
 ``resolution.resolve_resolution``: the input's own size for the classic fills); only the
 filled region is re-sized and pasted into the original frames, so the output keeps
 the input's size, frame count, frame rate and (before video re-encoding) its known pixels.
+``frames=`` and frames whose mask is empty are copied as decoded, never sent to the method;
+``crop_margin=`` has it work on the holes' region only. The output keeps the input's audio
+(``audio=``), as a video (``codec=``, ``crf=``, ``lossless=``) or PNG frames (``output=DIR/``).
 Bad input stops the run with one line and no output.
 The video streams through in overlapping chunks (``inference.stream_inpaint``): memory is
 bounded by a chunk, not by the video's length. Internal fits write a resumable state into the
@@ -74,7 +79,7 @@ def check_outputs(cfg: DictConfig) -> None:
     inputs = [cfg.input, cfg.mask, *([cfg.ckpt] if cfg.ckpt else [])]
     output = Path(cfg.output)
     if writes_frames(cfg):
-        checks.check_output_folder(output, overwrite=bool(cfg.overwrite))
+        checks.check_output_folder(output, inputs, overwrite=bool(cfg.overwrite))
     else:
         checks.check_output(output, inputs, overwrite=bool(cfg.overwrite))
         check_codec(output, str(cfg.codec), int(cfg.crf), bool(cfg.lossless))

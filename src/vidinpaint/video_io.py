@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -354,6 +355,35 @@ def check_codec(path: str | os.PathLike, codec: str, crf: int, lossless: bool) -
         encoder = "libx264rgb" if lossless else VIDEO_CODECS[codec]
         if av.codec.Codec(encoder, "w").name not in container.supported_codecs:
             raise UserError(f"a {Path(path).suffix} file ({form}) cannot hold codec={codec}")
+        stream = add_video_stream(container, 25, 64, 64, codec, crf, lossless)
+        try:
+            stream.codec_context.open()
+        except av.error.FFmpegError as err:
+            # decord's wheel bundles an older libvpx that breaks PyAV's vp9 encoder once loaded
+            hint = " (decord, imported in this process, loads its own libvpx)"
+            raise UserError(
+                f"codec={codec} cannot be opened: {_first_line(err)}"
+                + (hint if codec == "vp9" and "decord" in sys.modules else "")
+            ) from err
+
+
+def add_video_stream(
+    container, rate: Fraction | int, height: int, width: int, codec: str, crf: int, lossless: bool
+):
+    """A video stream of ``container``: RGB H.264 at qp 0 (``lossless``), else ``codec`` at
+    ``crf`` in yuv420p (yuv444p for odd sizes, which need no padding)."""
+    if lossless:
+        encoder, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0"}
+    else:
+        encoder, options = VIDEO_CODECS[codec], {"crf": str(crf)}
+        if codec == "vp9":
+            options["b"] = "0"  # constant quality
+        if codec == "hevc":
+            options["x265-params"] = "log-level=error"
+        pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
+    stream = container.add_stream(encoder, rate=rate, options=options)
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    return stream
 
 
 class AudioCopy:
@@ -458,18 +488,10 @@ class VideoWriter(AbstractContextManager):
         return self
 
     def _add_stream(self, height: int, width: int):
-        if self.lossless:
-            codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0"}
-        else:
-            codec, options = VIDEO_CODECS[self.codec], {"crf": str(self.crf)}
-            if self.codec == "vp9":
-                options["b"] = "0"  # constant quality
-            if self.codec == "hevc":
-                options["x265-params"] = "log-level=error"
-            pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
         rate = Fraction(self.fps).limit_denominator(1001)
-        stream = self._container.add_stream(codec, rate=rate, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream = add_video_stream(
+            self._container, rate, height, width, self.codec, self.crf, self.lossless
+        )
         if self.audio_from is not None:
             self._audio = AudioCopy(self.audio_from, self._container)
         return stream

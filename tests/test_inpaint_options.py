@@ -174,6 +174,8 @@ def test_png_output_round_trips_and_a_frame_folder_takes_its_fps(tmp_path):
     assert torch.equal(pngs, lossless)
     again = inpaint(tmp_path, folder, "box:20,10,16,12", "fps=7.5", "overwrite=true")
     assert read_video(again)[1] == pytest.approx(7.5)
+    with pytest.raises(UserError, match="fps=30 is for a folder of frames"):
+        inpaint(tmp_path, video, "box:20,10,16,12", "fps=30", "overwrite=true")
     cfg.input, cfg.overwrite = str(folder), True
     with pytest.raises(UserError, match="is the input"):
         run(cfg)

@@ -223,7 +223,18 @@ CASES = {
         "existing.mp4 is a file, not a folder",
         slow,
     ),
-    "inpaint output a folder": ("inpaint", [*INPAINT, "output={i}/empty"], "is a folder", slow),
+    "inpaint output a folder that holds files": (
+        "inpaint",
+        [*INPAINT, "output={i}/"],
+        "is not empty (set overwrite=true to replace it)",
+        slow,
+    ),
+    "inpaint unknown codec": (
+        "inpaint",
+        [*INPAINT, "codec=h263", "output={o}/x.mp4"],
+        "unknown codec 'h263' (codec= one of h264, hevc, vp9)",
+        slow,
+    ),
     "inpaint checkpoint a text file": (
         "inpaint",
         [*INPUTS, "method=cn3d", "ckpt={i}/notes.ckpt", "output={o}/x.mp4"],
@@ -255,6 +266,24 @@ CASES = {
         slow,
     ),
     "inpaint no input given": ("inpaint", ["output={o}/x.mp4"], "Missing mandatory value", slow),
+    # a box mask unquoted, as users type it (Hydra would read its commas as a sweep)
+    "inpaint box outside the frame": (
+        "inpaint",
+        [*INPAINT, "mask=box:40,10,30,20", "output={o}/x.mp4"],
+        "box 40,10,30,20 reaches past the 64x64 frame",
+    ),
+    "inpaint box without its height": (
+        "inpaint",
+        [*INPAINT, "mask=box:40,10,30", "output={o}/x.mp4"],
+        "is not x,y,w,h or x,y,w,h@START:END",
+        slow,
+    ),
+    "inpaint frames past the end": (
+        "inpaint",
+        [*INPAINT, "frames=4:12", "output={o}/x.mp4"],
+        "frames=4:12: frames 4:12 run past the video's 8 frames",
+        slow,
+    ),
     # vidinpaint-prepare
     "prepare missing root": (
         "prepare",

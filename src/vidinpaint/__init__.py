@@ -15,3 +15,13 @@ __version__ = "0.1.0"
 # an absolute path: a relative config_path ("../../conf") is looked up as a Python package when
 # the command runs as a console script, and is not found.
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def __getattr__(name: str):
+    """``vidinpaint.inpaint_video`` and ``vidinpaint.inpaint_frames`` (``api``), imported on
+    first use: ``import vidinpaint.<module>`` does not load Hydra and the methods."""
+    if name in ("inpaint_video", "inpaint_frames"):
+        from vidinpaint import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'vidinpaint' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from vidinpaint import models
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.errors import UserError
+from vidinpaint.video_io import IMAGE_SUFFIXES
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -109,4 +110,25 @@ def check_output(output: str | Path, inputs: Sequence[str | Path], overwrite: bo
                 raise UserError(f"output {output} is the input {source}: give another path")
         if not overwrite:
             raise UserError(f"output {output} exists (set overwrite=true to replace it)")
+    check_writable_folder(output, "output")
+
+
+def check_output_folder(output: str | Path, inputs: Sequence[str | Path], overwrite: bool) -> None:
+    """A folder of output frames may not be one of ``inputs``; it may be new, empty, or (with
+    ``overwrite``) hold only image files, which are replaced; its parent must be writable."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise UserError(f"output {output}/ is a file: give a folder for PNG frames")
+    for source in inputs:
+        if output.exists() and Path(source).exists() and os.path.samefile(output, source):
+            raise UserError(f"output {output}/ is the input {source}: give another folder")
+    entries = list(output.iterdir()) if output.is_dir() else []
+    if entries and not overwrite:
+        raise UserError(f"output folder {output}/ is not empty (set overwrite=true to replace it)")
+    others = [e.name for e in entries if not e.is_file() or e.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        raise UserError(
+            f"output folder {output}/ holds {others[0]}, not only frames: give an empty or new "
+            "folder"
+        )
     check_writable_folder(output, "output")

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 ClipFn = Callable[[Tensor, Tensor], Tensor]
 ChunkFn = Callable[[Tensor, Tensor, int], Tensor]
+Box = tuple[int, int, int, int]
+"""``(top, bottom, left, right)`` pixel rows and columns of a frame region (ends excluded)."""
 RESIZE_FRAMES = 8
 """Frames resized or pasted at a time (bounds the float copies of full-size frames)."""
 
@@ -127,8 +129,15 @@ def resize_holes(holes: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.cat(parts)
 
 
-def paste(frames: Tensor, filled: Tensor, holes: Tensor) -> Tensor:
-    """Original uint8 ``T,H,W,3`` with the up-sampled ``filled`` (``T,3,h,w``) in the holes."""
+def paste(frames: Tensor, filled: Tensor, holes: Tensor, box: Box | None = None) -> Tensor:
+    """Original uint8 ``T,H,W,3`` with the up-sampled ``filled`` (``T,3,h,w``: the frames'
+    ``box`` region, or the whole frames) in the holes (bool ``T,1,H,W``)."""
+    if box is not None:
+        top, bottom, left, right = box
+        result = frames.clone()
+        region = (slice(None), slice(top, bottom), slice(left, right))
+        result[region] = paste(frames[region], filled, holes[..., top:bottom, left:right])
+        return result
     height, width = frames.shape[1:3]
     result = frames.clone()
     for start in range(0, frames.shape[0], RESIZE_FRAMES):
@@ -178,6 +187,7 @@ def stream_inpaint(
     resolution: tuple[int, int],
     chunk_frames: int,
     overlap: int,
+    box: Box | None = None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """Inpaints a stream chunk by chunk; yields each frame once, in order, when it is final.
 
@@ -188,6 +198,8 @@ def stream_inpaint(
         num_frames: frames in the stream; resolution: ``(h, w)`` the method works at.
         chunk_frames, overlap: chunk length and frames shared by consecutive chunks (the last
             chunk ends at the last frame, so it may share more).
+        box: the frame region the method sees (brought to ``resolution``) and whose holes it
+            fills, holding every hole (None: the whole frame).
     Yields:
         ``(frames, holes, result)``: the input frames, their holes and the uint8 result (the
         up-sampled fill pasted into the holes), over consecutive ranges of at most
@@ -203,8 +215,9 @@ def stream_inpaint(
         if len(starts) > 1:
             log.info("chunk %d/%d: frames %d-%d", index + 1, len(starts), start, stop - 1)
         chunk, chunk_holes = frame_buffer.take(start, stop), hole_buffer.take(start, stop)
-        video = resize_frames(chunk, resolution)
-        hole = resize_holes(chunk_holes, resolution)
+        top, bottom, left, right = box or (0, chunk.shape[1], 0, chunk.shape[2])
+        video = resize_frames(chunk[:, top:bottom, left:right], resolution)
+        hole = resize_holes(chunk_holes[..., top:bottom, left:right], resolution)
         filled = complete(video, hole, index).float().cpu() if hole.any() else video
         if shared is not None:
             weight = ramp(shared.shape[0]).view(-1, 1, 1, 1)
@@ -214,4 +227,4 @@ def stream_inpaint(
         for first in range(0, keep, RESIZE_FRAMES):  # no full-size copy of the whole chunk
             part = slice(first, min(first + RESIZE_FRAMES, keep))
             frames_part, holes_part = chunk[part], chunk_holes[part]
-            yield frames_part, holes_part, paste(frames_part, filled[part], holes_part)
+            yield frames_part, holes_part, paste(frames_part, filled[part], holes_part, box)

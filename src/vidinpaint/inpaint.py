@@ -5,11 +5,16 @@
     vidinpaint-inpaint input=frames/ mask=masks/ method=combcn ckpt=last.ckpt panel=true
     vidinpaint-inpaint input=clips/ mask=clip_masks/ concurrent_fits=4   # several clips
     python -m vidinpaint.inpaint input=clip.mp4 mask=masks.mp4 schedule=paper
+    vidinpaint-inpaint input=clip.mp4 mask=box:1700,40,180,60+0,980,1920,100@250:400 method=telea
+    vidinpaint-inpaint input=frames/ mask=masks/ frames=100:250 fps=30 output=clean_frames/
 
 The method works at ``resolution`` (``auto``: chosen from the input and the method,
 ``resolution.resolve_resolution``: the input's own size for the classic fills); only the
 filled region is re-sized and pasted into the original frames, so the output keeps
 the input's size, frame count, frame rate and (before video re-encoding) its known pixels.
+``frames=`` and frames whose mask is empty are copied as decoded, never sent to the method;
+``crop_margin=`` has it work on the holes' region only. The output keeps the input's audio
+(``audio=``), as a video (``codec=``, ``crf=``, ``lossless=``) or PNG frames (``output=DIR/``).
 Bad input stops the run with one line and no output.
 The video streams through in overlapping chunks (``inference.stream_inpaint``): memory is
 bounded by a chunk, not by the video's length. Internal fits write a resumable state into the
@@ -19,7 +24,9 @@ run folder (``resume=true`` continues a stopped run).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -31,10 +38,18 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from vidinpaint import CONF_DIR, batch, checks, errors, evaluation, models, runs
-from vidinpaint.inference import ChunkFn, stream_inpaint
+from vidinpaint.inference import Box, ChunkFn, ForwardBuffer, stream_inpaint, window_starts
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import check_resolution, resolve_resolution
-from vidinpaint.video_io import MaskSource, VideoSource, VideoWriter, hstack_panel
+from vidinpaint.selection import BoxMask, dilate_holes, is_box_spec, parse_range
+from vidinpaint.video_io import (
+    FrameFolderWriter,
+    MaskSource,
+    VideoSource,
+    VideoWriter,
+    check_codec,
+    hstack_panel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +66,72 @@ def panel_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_panel.mp4")
 
 
+def writes_frames(cfg: DictConfig) -> bool:
+    """``output=DIR/`` (a trailing slash, or an existing folder): PNG frames, not a video."""
+    return str(cfg.output).endswith(("/", os.sep)) or Path(cfg.output).is_dir()
+
+
 def check_outputs(cfg: DictConfig) -> None:
     """Before any work: the output (and panel) is no input, replaces no file unless
-    ``overwrite``, and its folder is writable."""
+    ``overwrite``, and its folder is writable; the codec options fit the output."""
     inputs = [cfg.input, cfg.mask, *([cfg.ckpt] if cfg.ckpt else [])]
-    outputs = [Path(cfg.output), *([panel_path(Path(cfg.output))] if cfg.panel else [])]
-    for output in outputs:
+    output = Path(cfg.output)
+    if writes_frames(cfg):
+        checks.check_output_folder(output, inputs, overwrite=bool(cfg.overwrite))
+    else:
         checks.check_output(output, inputs, overwrite=bool(cfg.overwrite))
+        check_codec(output, str(cfg.codec), int(cfg.crf), bool(cfg.lossless))
+    if cfg.panel:
+        checks.check_output(panel_path(output), inputs, overwrite=bool(cfg.overwrite))
 
 
-def open_inputs(cfg: DictConfig) -> tuple[VideoSource, MaskSource]:
-    """The video and mask sources, checked against each other before any work: sizes and
-    frame counts (from the containers), at least one hole and one known pixel (one pass over
-    the mask, a chunk at a time)."""
-    video, mask = VideoSource(cfg.input), MaskSource(cfg.mask)
+def open_writer(cfg: DictConfig, video: VideoSource) -> VideoWriter | FrameFolderWriter:
+    """PNG frames for ``output=DIR/``, else a video with the input's audio (``audio=true``)."""
+    if writes_frames(cfg):
+        if video.audio_streams and cfg.audio:
+            log.info("output %s is PNG frames: the input's audio is not written", cfg.output)
+        return FrameFolderWriter(cfg.output)
+    audio = video.path if cfg.audio and video.audio_streams else None
+    return VideoWriter(
+        cfg.output,
+        video.fps,
+        crf=int(cfg.crf),
+        lossless=bool(cfg.lossless),
+        codec=str(cfg.codec),
+        audio_from=audio,
+    )
+
+
+def open_mask(cfg: DictConfig, video: VideoSource) -> MaskSource | BoxMask:
+    """``mask=box:...`` (``selection.BoxMask``) or a mask file, folder or image."""
+    if is_box_spec(cfg.mask):
+        return BoxMask(cfg.mask, video.height, video.width, video.num_frames)
+    return MaskSource(cfg.mask)
+
+
+def open_video(cfg: DictConfig) -> VideoSource:
+    """The input; ``fps=`` sets a frame folder's rate (a video file has its own)."""
+    fps = cfg.get("fps")
+    if fps is not None and not Path(cfg.input).is_dir():
+        raise InputError(f"fps={fps} is for a folder of frames; the video {cfg.input} has its own")
+    if fps is not None and float(fps) <= 0:
+        raise InputError(f"fps must be positive, got {fps}")
+    video = VideoSource(cfg.input, fps=None if fps is None else float(fps))
+    if video.files and fps is None:
+        log.info("%s is a folder of frames: written at %g fps (fps= sets it)", cfg.input, video.fps)
+    return video
+
+
+def open_inputs(
+    cfg: DictConfig, video: VideoSource | None = None, mask: MaskSource | BoxMask | None = None
+) -> tuple[VideoSource, MaskSource | BoxMask, list[bool], Box]:
+    """The video and mask sources (of ``cfg.input``, ``cfg.mask`` unless given), checked
+    against each other before any work: sizes and frame counts (from the containers), at least
+    one hole and one known pixel (one pass over the mask, a chunk at a time). Also, per frame,
+    whether it is filled (within ``frames=`` and with a hole, ``mask_dilate=`` applied), and
+    the box ``(top, bottom, left, right)`` that holds every hole of the filled frames."""
+    video = open_video(cfg) if video is None else video
+    mask = open_mask(cfg, video) if mask is None else mask
     height, width = video.height, video.width
     if (mask.height, mask.width) != (height, width) and not cfg.mask_resize:
         raise InputError(
@@ -76,29 +143,57 @@ def open_inputs(cfg: DictConfig) -> tuple[VideoSource, MaskSource]:
             f"mask has {mask.num_frames} frames, the video {video.num_frames} (give one mask "
             "per frame or a single static image)"
         )
-    any_hole, all_hole = False, True
-    for holes in mask_chunks(video, mask, READ_FRAMES, distinct_only=True):
-        any_hole = any_hole or bool(holes.any())
+    start, stop = 0, video.num_frames
+    if cfg.get("frames") is not None:
+        start, stop = parse_range(str(cfg.frames), video.num_frames, f"frames={cfg.frames}")
+    dilate = mask_dilation(cfg)
+    has_hole, all_hole = [], True
+    rows, cols = torch.zeros(height, dtype=torch.bool), torch.zeros(width, dtype=torch.bool)
+    for holes in mask_chunks(video, mask, READ_FRAMES, distinct_only=True, dilate=dilate):
+        first = len(has_hole) if mask.num_frames > 1 else start
+        within = holes[max(start - first, 0) : max(stop - first, 0)]
+        rows |= within.any(dim=3).any(dim=0)[0]
+        cols |= within.any(dim=2).any(dim=0)[0]
+        has_hole += holes.flatten(1).any(dim=1).tolist()
         all_hole = all_hole and bool(holes.all())
-    if not any_hole:
-        raise InputError(f"mask {cfg.mask} has no hole pixel (non-zero = remove): nothing to do")
+    if len(has_hole) == 1:
+        has_hole *= video.num_frames
+    fill = [start <= t < stop and hole for t, hole in enumerate(has_hole)]
+    if not any(fill):
+        within = f" in frames {start}:{stop}" if (start, stop) != (0, video.num_frames) else ""
+        raise InputError(
+            f"mask {cfg.mask} has no hole pixel{within} (non-zero = remove): nothing to do"
+        )
     if all_hole:
         raise InputError(f"mask {cfg.mask} covers every pixel: nothing is known to fill from")
-    return video, mask
+    top, left = int(rows.nonzero()[0]), int(cols.nonzero()[0])
+    box = (top, int(rows.nonzero()[-1]) + 1, left, int(cols.nonzero()[-1]) + 1)
+    return video, mask, fill, box
+
+
+def mask_dilation(cfg: DictConfig) -> int:
+    dilate = int(cfg.get("mask_dilate", 0))
+    if dilate < 0:
+        raise InputError(f"mask_dilate must be >= 0 pixels, got {dilate}")
+    return dilate
 
 
 def mask_chunks(
-    video: VideoSource, mask: MaskSource, chunk_frames: int, distinct_only: bool = False
+    video: VideoSource,
+    mask: MaskSource | BoxMask,
+    chunk_frames: int,
+    distinct_only: bool = False,
+    dilate: int = 0,
 ) -> Iterator[Tensor]:
     """Holes bool ``(t,1,H,W)`` of the video's frames, ``chunk_frames`` at a time, resized
-    (nearest) to the video's size; a one-frame mask is repeated as a view (``distinct_only``:
-    yielded once)."""
+    (nearest) to the video's size and grown by ``dilate`` pixels; a one-frame mask is repeated
+    as a view (``distinct_only``: yielded once)."""
     size = (video.height, video.width)
 
     def resized(holes: Tensor) -> Tensor:
-        if tuple(holes.shape[-2:]) == size:
-            return holes
-        return F.interpolate(holes.float(), size=size, mode="nearest") > 0.5
+        if tuple(holes.shape[-2:]) != size:
+            holes = F.interpolate(holes.float(), size=size, mode="nearest") > 0.5
+        return dilate_holes(holes, dilate)
 
     if mask.num_frames > 1:
         yield from (resized(holes) for holes in mask.chunks(chunk_frames))
@@ -112,9 +207,9 @@ def mask_chunks(
 
 
 def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
-    """Frames uint8 ``T,H,W,3``, fps and holes bool ``T,1,H,W`` (checked as ``open_inputs``)
-    all at once, for scoring and short videos."""
-    video, mask = open_inputs(cfg)
+    """Frames uint8 ``T,H,W,3``, fps and holes bool ``T,1,H,W`` as given (before
+    ``mask_dilate``; checked as ``open_inputs``) all at once, for scoring and short videos."""
+    video, mask, _, _ = open_inputs(cfg)
     frames = torch.cat(list(video.chunks(READ_FRAMES)))
     return frames, video.fps, torch.cat(list(mask_chunks(video, mask, READ_FRAMES)))
 
@@ -175,37 +270,124 @@ def panel_frames(frames: Tensor, holes: Tensor, result: Tensor) -> Tensor:
     return hstack_panel([shaded, result.permute(0, 3, 1, 2).float() / 255])
 
 
-def run(cfg: DictConfig) -> Path:
-    """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
-    check_outputs(cfg)
+def spans(fill: list[bool]) -> list[tuple[int, int, bool]]:
+    """``(start, stop, filled)`` of the runs of consecutive frames that are filled or not."""
+    runs = []
+    for t, filled in enumerate(fill):
+        if runs and runs[-1][2] == filled:
+            runs[-1] = (runs[-1][0], t + 1, filled)
+        else:
+            runs.append((t, t + 1, filled))
+    return runs
+
+
+def stream_spans(
+    complete: ChunkFn,
+    frames: Iterator[Tensor],
+    holes: Iterator[Tensor],
+    fill: list[bool],
+    resolution: tuple[int, int],
+    chunk_frames: int,
+    overlap: int,
+    box: Box | None = None,
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """``stream_inpaint`` over each run of filled frames (``fill``, one bool per frame); the
+    other frames are handed on as they were read, with no hole. Yields ``(frames, holes,
+    result)`` in order as ``stream_inpaint``; chunk indices count on across runs (resumable
+    state)."""
+    frame_buffer, hole_buffer = ForwardBuffer(frames, "video"), ForwardBuffer(holes, "mask")
+    first_chunk = 0
+    for start, stop, filled in spans(fill):
+        steps = [(i, min(i + READ_FRAMES, stop)) for i in range(start, stop, READ_FRAMES)]
+        if not filled:
+            for i, j in steps:
+                part = frame_buffer.take(i, j)
+                yield part, torch.zeros_like(hole_buffer.take(i, j)), part
+            continue
+        if (start, stop) != (0, len(fill)):
+            log.info("filling frames %d-%d", start, stop - 1)
+
+        def offset(video: Tensor, hole: Tensor, index: int, first: int = first_chunk) -> Tensor:
+            return complete(video, hole, first + index)
+
+        yield from stream_inpaint(
+            offset,
+            (frame_buffer.take(i, j) for i, j in steps),
+            (hole_buffer.take(i, j) for i, j in steps),
+            stop - start,
+            resolution,
+            chunk_frames,
+            overlap,
+            box,
+        )
+        first_chunk += len(window_starts(stop - start, chunk_frames, overlap))
+
+
+def crop_box(cfg: DictConfig, holes: Box, height: int, width: int) -> Box | None:
+    """The region the method works on: the box of the holes grown by ``crop_margin`` pixels
+    within the frame; None (the whole frame) when ``crop_margin`` is null or the region is the
+    frame."""
+    margin = cfg.get("crop_margin")
+    if margin is None:
+        return None
+    if int(margin) < 0:
+        raise InputError(f"crop_margin must be >= 0 pixels or null, got {margin}")
+    top, bottom, left, right = holes
+    box = (
+        max(top - margin, 0),
+        min(bottom + margin, height),
+        max(left - margin, 0),
+        min(right + margin, width),
+    )
+    return None if box == (0, height, 0, width) else box
+
+
+def inpainted_chunks(
+    cfg: DictConfig, video: VideoSource | None = None, mask: MaskSource | None = None
+) -> tuple[VideoSource, Iterator[tuple[Tensor, Tensor, Tensor]], Path | None]:
+    """Checks the options, loads the method and opens the input (``cfg.input``/``cfg.mask``
+    unless sources with their interface are given); returns the video source, the stream of
+    ``stream_spans`` and the internal fit's state folder (None for other methods)."""
     chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
     check_chunks(chunk_frames, overlap)
     check_resolution(cfg)
     system, internal = load_system(cfg)  # absent weights stop the run before any decoding
-    video, mask = open_inputs(cfg)
-    resolution = resolve_resolution(cfg, video.height, video.width)
+    video, mask, fill, holes_box = open_inputs(cfg, video, mask)
+    box = crop_box(cfg, holes_box, video.height, video.width)
+    top, bottom, left, right = box or (0, video.height, 0, video.width)
+    resolution = resolve_resolution(cfg, bottom - top, right - left)
     state = state_folder(cfg, internal)
     log.info(
-        "%s: %d frames %dx%d at %.2f fps, working at %dx%d",
+        "%s: %d frames %dx%d at %.2f fps, %s at %dx%d, filling %d frames",
         cfg.model.method,
         video.num_frames,
         video.height,
         video.width,
         video.fps,
+        f"the region x {left}-{right - 1}, y {top}-{bottom - 1} worked" if box else "working",
         *resolution,
+        sum(fill),
     )
-    output = Path(cfg.output)
-    chunks = stream_inpaint(
+    chunks = stream_spans(
         chunk_method(system, state, int(cfg.state_every)),
         video.chunks(READ_FRAMES),
-        mask_chunks(video, mask, READ_FRAMES),
-        video.num_frames,
+        mask_chunks(video, mask, READ_FRAMES, dilate=mask_dilation(cfg)),
+        fill,
         resolution,
         chunk_frames,
         overlap,
+        box,
     )
+    return video, chunks, state
+
+
+def run(cfg: DictConfig) -> Path:
+    """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
+    check_outputs(cfg)
+    video, chunks, state = inpainted_chunks(cfg)
+    output = Path(cfg.output)
     panel_writer = VideoWriter(panel_path(output), video.fps) if cfg.panel else nullcontext()
-    with VideoWriter(output, video.fps, lossless=bool(cfg.lossless)) as writer, panel_writer:
+    with open_writer(cfg, video) as writer, panel_writer:
         for frames, holes, result in chunks:
             writer.write(result)
             if cfg.panel:
@@ -248,7 +430,13 @@ def hydra_main(cfg: DictConfig) -> float | None:
     return score_or_exit(cfg, output) if cfg.gt else None
 
 
+def quote_box_masks(args: list[str]) -> list[str]:
+    """``mask=box:x,y,w,h`` as a quoted string: Hydra reads an unquoted comma as a sweep."""
+    return [f"mask='{arg[5:]}'" if arg.startswith("mask=box:") else arg for arg in args]
+
+
 def main() -> None:
+    sys.argv[1:] = quote_box_masks(sys.argv[1:])
     errors.run_command(COMMAND, hydra_main)
 
 

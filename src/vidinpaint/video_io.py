@@ -7,8 +7,12 @@ by chunk into a temp file renamed onto the output when it is closed without erro
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from fractions import Fraction
@@ -66,6 +70,7 @@ class _DecordFile:
 
         self.reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
         self.num_frames = len(self.reader)
+        self.audio_streams = 0  # not read through decord
         if self.num_frames:
             # get_batch, not reader[0]: decord fails only there for some widths (48)
             self.height, self.width = self.reader.get_batch([0]).shape[1:3]
@@ -97,6 +102,7 @@ class _PyAVFile:
             self.num_frames = stream.frames or sum(
                 1 for packet in container.demux(stream) if packet.size
             )
+            self.audio_streams = len(container.streams.audio)
         if self.num_frames:
             with av.open(str(path)) as container:  # a file that opens but cannot be decoded
                 next(container.decode(container.streams.video[0]))
@@ -150,23 +156,26 @@ class VideoSource:
     """A video file (PyAV; decord where PyAV fails) or a folder of jpg/png frames (sorted by
     file name), read chunk by chunk.
 
-    ``num_frames``, ``height``, ``width`` and ``fps`` come from the container (or the file list
-    and the first image) without decoding the video. Frame folders report FOLDER_FPS (25).
-    Raises VideoReadError (one line naming the path) if missing, unreadable or empty.
+    ``num_frames``, ``height``, ``width``, ``fps`` and ``audio_streams`` (a file read through
+    PyAV; else 0) come from the container (or the file list
+    and the first image) without decoding the video. Frame folders report ``fps``, by default
+    FOLDER_FPS (25). Raises VideoReadError (one line naming the path) if missing, unreadable or
+    empty.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | None = None) -> None:
         path = Path(path)
         self.path = path
         if not path.exists():
             raise VideoReadError(f"video not found: {path}")
         self.files: list[Path] = []
         self._file: _DecordFile | _PyAVFile | None = None
+        self.audio_streams = 0
         if path.is_dir():
             self.files = frame_files(path)
             if not self.files:
                 raise VideoReadError(f"frame folder {path} has no {'/'.join(IMAGE_SUFFIXES)} files")
-            self.num_frames, self.fps = len(self.files), FOLDER_FPS
+            self.num_frames, self.fps = len(self.files), fps or FOLDER_FPS
             self.width, self.height = _load_image(self.files[0]).size
             return
         if path.suffix.lower() not in VIDEO_SUFFIXES:
@@ -176,6 +185,7 @@ class VideoSource:
             raise VideoReadError(f"video {path} has no frames")
         self.num_frames, self.fps = self._file.num_frames, self._file.fps
         self.height, self.width = self._file.height, self._file.width
+        self.audio_streams = self._file.audio_streams
 
     def chunks(self, chunk_frames: int) -> Iterator[Tensor]:
         """The frames in order as uint8 ``(t, H, W, 3)`` RGB, ``chunk_frames`` at a time."""
@@ -310,45 +320,174 @@ def _to_uint8_thwc(frames: Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.cpu().numpy())
 
 
+VIDEO_CODECS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9"}
+"""``codec=`` names and their encoders."""
+CONTAINERS = {".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+"""Containers by file suffix; any other suffix gets mp4."""
+
+
+def container_format(path: str | os.PathLike) -> str:
+    return CONTAINERS.get(Path(path).suffix.lower(), "mp4")
+
+
+def check_codec(path: str | os.PathLike, codec: str, crf: int, lossless: bool) -> None:
+    """``codec``, ``crf`` and ``lossless`` for a video written at ``path``, checked before any
+    work (one-line ``UserError``)."""
+    import av
+
+    if codec not in VIDEO_CODECS:
+        raise UserError(f"unknown codec {codec!r} (codec= one of {', '.join(VIDEO_CODECS)})")
+    if lossless and codec != "h264":
+        raise UserError(
+            f"lossless=true writes RGB H.264: with codec={codec} set lossless=false (crf= sets "
+            "the quality)"
+        )
+    if not 0 <= crf <= 51:
+        raise UserError(f"crf must be in [0, 51] (lower = better), got {crf}")
+    form = container_format(path)
+    with av.open(io.BytesIO(), mode="w", format=form) as container:
+        encoder = "libx264rgb" if lossless else VIDEO_CODECS[codec]
+        if av.codec.Codec(encoder, "w").name not in container.supported_codecs:
+            raise UserError(f"a {Path(path).suffix} file ({form}) cannot hold codec={codec}")
+        stream = add_video_stream(container, 25, 64, 64, codec, crf, lossless)
+        try:
+            stream.codec_context.open()
+        except av.error.FFmpegError as err:
+            # decord's wheel bundles an older libvpx that breaks PyAV's vp9 encoder once loaded
+            hint = " (decord, imported in this process, loads its own libvpx)"
+            raise UserError(
+                f"codec={codec} cannot be opened: {_first_line(err)}"
+                + (hint if codec == "vp9" and "decord" in sys.modules else "")
+            ) from err
+
+
+def add_video_stream(
+    container, rate: Fraction | int, height: int, width: int, codec: str, crf: int, lossless: bool
+):
+    """A video stream of ``container``: RGB H.264 at qp 0 (``lossless``), else ``codec`` at
+    ``crf`` in yuv420p (yuv444p for odd sizes, which need no padding)."""
+    if lossless:
+        encoder, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0"}
+    else:
+        encoder, options = VIDEO_CODECS[codec], {"crf": str(crf)}
+        if codec == "vp9":
+            options["b"] = "0"  # constant quality
+        if codec == "hevc":
+            options["x265-params"] = "log-level=error"
+        pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
+    stream = container.add_stream(encoder, rate=rate, options=options)
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    return stream
+
+
+class AudioCopy:
+    """The audio streams of a video file added to an output container: copied packet by
+    packet where the container takes the codec, else decoded and encoded with the container's
+    default audio codec (AAC in mp4, Opus in webm). Timestamps
+    are shifted by the start of the input's video stream, which the output's starts at 0."""
+
+    def __init__(self, source: Path, container) -> None:
+        import av
+
+        self.source = av.open(str(source))
+        self.container = container
+        self.streams = {}
+        video = self.source.streams.video
+        start = video[0].start_time if video and video[0].start_time else 0
+        self.start = float(start * video[0].time_base) if start else 0.0
+        for stream in self.source.streams.audio:
+            if stream.codec_context.name in container.supported_codecs:
+                self.streams[stream.index] = (container.add_stream_from_template(stream), True)
+            else:
+                codec = container.default_audio_codec
+                rates = av.codec.Codec(codec, "w").audio_rates  # Opus: 48 kHz and divisors
+                rate = stream.rate if not rates or stream.rate in rates else max(rates)
+                out = container.add_stream(codec, rate=rate, layout=stream.layout.name)
+                self.streams[stream.index] = (out, False)
+        copied = [s.codec_context.name for s in self.source.streams.audio]
+        if copied:
+            log.info("audio %s from %s", ", ".join(copied), source)
+
+    def mux(self) -> None:
+        """Every audio packet of the source, into the output."""
+        if not self.streams:
+            return
+        for packet in self.source.demux(self.source.streams.audio):
+            out, copy = self.streams[packet.stream.index]
+            if packet.dts is None:
+                continue
+            if copy:
+                shift = round(self.start / packet.time_base)
+                packet.pts = None if packet.pts is None else packet.pts - shift
+                packet.dts -= shift
+                packet.stream = out
+                self.container.mux(packet)
+            else:
+                for frame in packet.decode():
+                    frame.pts = None
+                    self.container.mux(out.encode(frame))
+        for out, copy in self.streams.values():
+            if not copy:
+                self.container.mux(out.encode())
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def write_error(path: Path, err: OSError) -> UserError:
+    """A failed write (a full disk, a lost drive) as one line; the temp file goes."""
+    reason = err.strerror or str(err).splitlines()[0]
+    return UserError(f"cannot write {path}: {reason} (no file was written)")
+
+
 class VideoWriter(AbstractContextManager):
-    """An H.264 mp4 written chunk by chunk with PyAV (libx264), atomically.
+    """A video (H.264 mp4 by default) written chunk by chunk with PyAV, atomically.
 
     Frames go to a temp file beside ``path`` (parent folders are created), renamed onto
     ``path`` when the ``with`` block ends without error; an error removes it. Even sizes use
     yuv420p (plays everywhere); odd widths/heights use yuv444p, which needs no padding, so the
-    file decodes back with exactly the frames written (some players lack 4:4:4 support). crf:
-    x264 quality (lower = better). lossless: RGB H.264 at qp 0 (libx264rgb), which decodes back
-    to exactly these pixels; browsers and many players cannot play it.
+    file decodes back with exactly the frames written (some players lack 4:4:4 support).
+    codec: ``h264``, ``hevc`` or ``vp9`` (``VIDEO_CODECS``); crf: its quality (lower =
+    better). lossless: RGB H.264 at qp 0 (libx264rgb), which decodes back to exactly these
+    pixels; browsers and many players cannot play it. The container follows the suffix (mp4,
+    mov, mkv, webm, avi; mp4 for others). audio_from: a video file whose audio streams the
+    output keeps (``AudioCopy``).
     """
 
     def __init__(
-        self, path: str | os.PathLike, fps: float, crf: int = 17, lossless: bool = False
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        crf: int = 17,
+        lossless: bool = False,
+        codec: str = "h264",
+        audio_from: str | os.PathLike | None = None,
     ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.path = Path(path)
-        self.fps, self.crf, self.lossless = fps, crf, lossless
+        self.fps, self.crf, self.lossless, self.codec = fps, crf, lossless, codec
+        self.audio_from = None if audio_from is None else Path(audio_from)
         self.frames_written = 0
         self._atomic = atomic_path(self.path)
         self._container = None
         self._stream = None
+        self._audio: AudioCopy | None = None
 
     def __enter__(self) -> VideoWriter:
         import av
 
         tmp = self._atomic.__enter__()
-        self._container = av.open(str(tmp), mode="w", format="mp4")
+        self._container = av.open(str(tmp), mode="w", format=container_format(self.path))
         return self
 
     def _add_stream(self, height: int, width: int):
-        if self.lossless:
-            codec, pix_fmt, options = "libx264rgb", "rgb24", {"qp": "0"}
-        else:
-            codec, options = "libx264", {"crf": str(self.crf)}
-            pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
         rate = Fraction(self.fps).limit_denominator(1001)
-        stream = self._container.add_stream(codec, rate=rate, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream = add_video_stream(
+            self._container, rate, height, width, self.codec, self.crf, self.lossless
+        )
+        if self.audio_from is not None:
+            self._audio = AudioCopy(self.audio_from, self._container)
         return stream
 
     def write(self, frames: Tensor | np.ndarray) -> None:
@@ -373,9 +512,7 @@ class VideoWriter(AbstractContextManager):
         self.frames_written += len(array)
 
     def _write_error(self, err: OSError) -> UserError:
-        """A failed write (a full disk, a lost drive) as one line; the temp file goes."""
-        reason = err.strerror or str(err).splitlines()[0]
-        return UserError(f"cannot write {self.path}: {reason} (no file was written)")
+        return write_error(self.path, err)
 
     def __exit__(
         self,
@@ -389,11 +526,15 @@ class VideoWriter(AbstractContextManager):
                 if self._stream is None:
                     raise ValueError("cannot write a video with no frames")
                 self._container.mux(self._stream.encode())
+                if self._audio is not None:
+                    self._audio.mux()
         except OSError as err:
             error = self._write_error(err)
         except Exception as err:
             error = err
         finally:
+            if self._audio is not None:
+                self._audio.close()
             try:
                 self._container.close()
             except OSError as err:
@@ -406,6 +547,49 @@ class VideoWriter(AbstractContextManager):
         self._atomic.__exit__(type(error), error, error.__traceback__)
         if error is not exc:
             raise error
+        return False
+
+
+class FrameFolderWriter(AbstractContextManager):
+    """PNG frames ``00000.png``, ``00001.png``, ... written chunk by chunk into a temp folder
+    beside ``path``, which becomes ``path`` when the ``with`` block ends without error (an
+    existing ``path`` may hold only frames, which are replaced: ``checks.check_output_folder``);
+    an error removes the temp folder."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.frames_written = 0
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> FrameFolderWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}."))
+        return self
+
+    def write(self, frames: Tensor | np.ndarray) -> None:
+        """Appends uint8 ``(T, H, W, 3)`` RGB or float ``(T, 3, H, W)`` in [0, 1] frames."""
+        for image in _to_uint8_thwc(frames):
+            try:
+                Image.fromarray(image).save(self._tmp / f"{self.frames_written:05d}.png")
+            except OSError as err:
+                raise write_error(self.path, err) from err
+            self.frames_written += 1
+
+    def __exit__(self, *exc_info: object) -> bool:
+        try:
+            if exc_info[1] is None:
+                if self.frames_written == 0:
+                    raise ValueError("cannot write a video with no frames")
+                if self.path.is_dir():
+                    for frame in self.path.iterdir():
+                        frame.unlink()
+                    self.path.rmdir()
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self._tmp, 0o777 & ~umask)
+                os.replace(self._tmp, self.path)
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
         return False
 
 

@@ -16,7 +16,8 @@ from PIL import Image
 import vidinpaint
 from helpers import compose_config
 from vidinpaint.errors import UserError
-from vidinpaint.inpaint import run
+from vidinpaint.inpaint import run, score_or_exit
+from vidinpaint.metrics import psnr_masked
 from vidinpaint.models.classic import ClassicSystem
 from vidinpaint.selection import Box, dilate_holes, parse_boxes
 from vidinpaint.video_io import read_video, write_video
@@ -117,6 +118,33 @@ def test_a_frame_range_leaves_the_other_frames_bit_exact(tmp_path):
     assert torch.equal(result[:2], frames[:2]) and torch.equal(result[5:], frames[5:])
     for t in range(2, 5):
         assert not torch.equal(result[t, 10:22, 20:36], frames[t, 10:22, 20:36])
+
+
+def test_the_hole_psnr_of_a_frame_range_scores_only_the_frames_filled(tmp_path):
+    """``gt=`` with ``frames=``: the copied frames' holes (exact copies of the ground truth
+    here) are not scored; the score is the hole PSNR of the filled frames alone."""
+    frames = gradient_frames(8, 48, 64)
+    video = write_video(tmp_path / "in.mp4", frames, 12.0, lossless=True)
+    spec = "box:20,10,16,12"
+    cfg = compose_config(
+        "inpaint",
+        [
+            "method=telea",
+            f"input={video}",
+            f"mask='{spec}'",
+            f"output={tmp_path}/out.mp4",
+            "frames=2:5",
+            f"gt={video}",
+        ],
+        output_dir=tmp_path,
+    )
+    score = score_or_exit(cfg, run(cfg))
+    result, _ = read_video(tmp_path / "out.mp4")
+    pred, truth = (f.permute(0, 3, 1, 2).float() / 255 for f in (result, frames))
+    holes = box_holes(spec, 8, 48, 64).float()
+    filled = psnr_masked(pred[2:5], truth[2:5], holes[2:5])
+    assert score == pytest.approx(float(filled), abs=1e-4)
+    assert score < float(psnr_masked(pred, truth, holes))  # the old, flattering score
 
 
 def test_frames_whose_mask_is_empty_are_not_sent_to_the_method(tmp_path, monkeypatch):

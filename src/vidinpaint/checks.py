@@ -3,6 +3,7 @@ that bad input stops a run in its first second with one line (errors.UserError).
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -14,7 +15,10 @@ from omegaconf import DictConfig
 from vidinpaint import models
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.errors import UserError
-from vidinpaint.video_io import IMAGE_SUFFIXES
+from vidinpaint.resolution import check_resolution
+from vidinpaint.video_io import IMAGE_SUFFIXES, check_codec
+
+log = logging.getLogger(__name__)
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -132,3 +136,108 @@ def check_output_folder(output: str | Path, inputs: Sequence[str | Path], overwr
             "folder"
         )
     check_writable_folder(output, "output")
+
+
+# ------------------------------------------------------------------------ vidinpaint-inpaint
+
+
+class InputError(UserError):
+    """The user's input cannot be inpainted (reported as one line)."""
+
+
+def panel_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_panel.mp4")
+
+
+def writes_frames(cfg: DictConfig) -> bool:
+    """``output=DIR/`` (a trailing slash, or an existing folder): PNG frames, not a video."""
+    return str(cfg.output).endswith(("/", os.sep)) or Path(cfg.output).is_dir()
+
+
+def check_inpaint_outputs(cfg: DictConfig) -> None:
+    """Before any work: the output (and panel) is no input, replaces no file unless
+    ``overwrite``, and its folder is writable; the codec options fit the output."""
+    inputs = [cfg.input, cfg.mask, *([cfg.ckpt] if cfg.ckpt else [])]
+    output = Path(cfg.output)
+    if writes_frames(cfg):
+        check_output_folder(output, inputs, overwrite=bool(cfg.overwrite))
+    else:
+        check_output(output, inputs, overwrite=bool(cfg.overwrite))
+        check_codec(output, str(cfg.codec), int(cfg.crf), bool(cfg.lossless))
+    if cfg.panel:
+        check_output(panel_path(output), inputs, overwrite=bool(cfg.overwrite))
+
+
+def check_inpaint_options(cfg: DictConfig) -> None:
+    """Before any decoding: chunking, ``resolution``, ``mask_dilate``, ``crop_margin``."""
+    chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
+    if chunk_frames < 1 or not 0 <= overlap < chunk_frames:
+        raise InputError(
+            f"chunk_frames must be >= 1 and chunk_overlap in [0, chunk_frames), got "
+            f"chunk_frames={chunk_frames} chunk_overlap={overlap}"
+        )
+    check_resolution(cfg)
+    mask_dilation(cfg)
+    margin = cfg.get("crop_margin")
+    if margin is not None and int(margin) < 0:
+        raise InputError(f"crop_margin must be >= 0 pixels or null, got {margin}")
+
+
+def mask_dilation(cfg: DictConfig) -> int:
+    """``mask_dilate``: pixels (>= 0) the holes grow by."""
+    dilate = int(cfg.get("mask_dilate", 0))
+    if dilate < 0:
+        raise InputError(f"mask_dilate must be >= 0 pixels, got {dilate}")
+    return dilate
+
+
+def frame_rate(cfg: DictConfig) -> float | None:
+    """``fps=``: a frame folder's rate (positive); a video file has its own."""
+    fps = cfg.get("fps")
+    if fps is not None and not Path(cfg.input).is_dir():
+        raise InputError(f"fps={fps} is for a folder of frames; the video {cfg.input} has its own")
+    if fps is not None and float(fps) <= 0:
+        raise InputError(f"fps must be positive, got {fps}")
+    return None if fps is None else float(fps)
+
+
+def check_mask_fits(video: Any, mask: Any, mask_resize: bool) -> None:
+    """A mask source's size and frame count against the video source's (from the containers)."""
+    if (mask.height, mask.width) != (video.height, video.width) and not mask_resize:
+        raise InputError(
+            f"mask size {mask.height}x{mask.width} differs from the video's "
+            f"{video.height}x{video.width} (set mask_resize=true to resize the mask)"
+        )
+    if mask.num_frames not in (1, video.num_frames):
+        raise InputError(
+            f"mask has {mask.num_frames} frames, the video {video.num_frames} (give one mask "
+            "per frame or a single static image)"
+        )
+
+
+def check_holes(cfg: DictConfig, fill: list[bool], all_hole: bool, within: str) -> None:
+    """At least one frame to fill (``within``: the ``frames=`` range, or empty) and one known
+    pixel."""
+    if not any(fill):
+        raise InputError(
+            f"mask {cfg.mask} has no hole pixel{within} (non-zero = remove): nothing to do"
+        )
+    if all_hole:
+        raise InputError(f"mask {cfg.mask} covers every pixel: nothing is known to fill from")
+
+
+def state_folder(cfg: DictConfig, internal: bool) -> Path | None:
+    """Where an internal fit keeps its resumable state (None for the other methods); a
+    stopped run's state is continued only with ``resume=true``, never overwritten."""
+    if not internal:
+        return None
+    folder = Path(cfg.state_dir)
+    held = folder.is_dir() and any(folder.iterdir())
+    if held and not cfg.resume:
+        raise InputError(
+            f"{folder} holds the state of a stopped run: add resume=true to continue it "
+            "(or remove the folder)"
+        )
+    if cfg.resume and not held:
+        log.info("resume=true but %s holds no state: starting from the beginning", folder)
+    return folder

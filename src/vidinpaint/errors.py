@@ -16,12 +16,15 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hydra.errors import HydraException, InstantiationException, MissingConfigException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 Task = TypeVar("Task", bound=Callable[..., Any])
 
@@ -47,6 +50,24 @@ USER_ERRORS = (
     PermissionError,
     MissingMandatoryValue,
 )
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any], error: type = ValueError) -> None:
+    """One line (``error``, a ValueError by default) unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise error(f"{name} must be one of {choices}, got {value!r}")
+
+
+def check_video_mask(video: Tensor, mask: Tensor, channels: int | None = 3) -> None:
+    """A ValueError unless ``video`` is ``T,C,H,W`` (``C == channels`` unless None) and
+    ``mask`` is ``T,1,H,W`` of the same ``T``, ``H``, ``W``."""
+    if video.ndim != 4 or (channels is not None and video.shape[1] != channels):
+        shape = f"T,{channels if channels is not None else 'C'},H,W"
+        raise ValueError(f"video must be {shape}, got {tuple(video.shape)}")
+    expected = (video.shape[0], 1, *video.shape[-2:])
+    if tuple(mask.shape) != expected:
+        raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(mask.shape)}")
 
 
 def debugging() -> bool:

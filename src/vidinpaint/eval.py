@@ -92,8 +92,7 @@ def log_clip_table(
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
-    if cfg.split not in SPLITS:
-        raise errors.UserError(f"split must be one of {', '.join(SPLITS)}, got {cfg.split!r}")
+    errors.check_choice("split", cfg.split, SPLITS, error=errors.UserError)
     if not cfg.ckpt and not cfg.get("model"):
         raise errors.UserError("give ckpt=PATH (a vidinpaint-train checkpoint) or model=<method>")
     checks.check_loader(cfg.data)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidinpaint.atomic import atomic_path
+from vidinpaint.errors import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,10 @@ def estimate_flow(
     _check_frames("dst", dst)
     if src.shape != dst.shape:
         raise ValueError(f"src and dst must match: got {tuple(src.shape)} vs {tuple(dst.shape)}")
+    check_choice("flow method", method, FLOW_METHODS)
     if method == "dis":
         return _dis_flow(src, dst)
-    if method in ("raft", "raft_large", "raft_small"):
-        return _raft_flow(src, dst, method, raft_weights)
-    raise ValueError(f"flow method must be one of {FLOW_METHODS}, got {method!r}")
+    return _raft_flow(src, dst, method, raft_weights)
 
 
 def _to_gray_uint8(frames: Tensor) -> list[np.ndarray]:

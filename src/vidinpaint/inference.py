@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from rich.progress import track
 from torch import Tensor
 
+from vidinpaint.errors import check_video_mask
+
 log = logging.getLogger(__name__)
 
 ClipFn = Callable[[Tensor, Tensor], Tensor]
@@ -76,11 +78,7 @@ def sliding_window(
     Returns:
         ``T,3,H,W`` on the CPU: network output in the holes, ``video`` elsewhere.
     """
-    if video.dim() != 4 or video.shape[1] != 3:
-        raise ValueError(f"video must be T,3,H,W, got {tuple(video.shape)}")
-    expected = (video.shape[0], 1, *video.shape[2:])
-    if mask.shape != expected:
-        raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(mask.shape)}")
+    check_video_mask(video, mask)
     num_frames, _, h, w = video.shape
     pad_h, pad_w = -h % spatial_multiple, -w % spatial_multiple
     total = torch.zeros(video.shape, dtype=torch.float32)

@@ -24,7 +24,6 @@ run folder (``resume=true`` continues a stopped run).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -40,14 +39,13 @@ from torch import Tensor
 from vidinpaint import CONF_DIR, batch, checks, errors, evaluation, models, runs
 from vidinpaint.inference import Box, ChunkFn, ForwardBuffer, stream_inpaint, window_starts
 from vidinpaint.models.internal import FitCheckpoint
-from vidinpaint.resolution import check_resolution, resolve_resolution
+from vidinpaint.resolution import resolve_resolution
 from vidinpaint.selection import BoxMask, dilate_holes, is_box_spec, parse_range
 from vidinpaint.video_io import (
     FrameFolderWriter,
     MaskSource,
     VideoSource,
     VideoWriter,
-    check_codec,
     hstack_panel,
 )
 
@@ -58,36 +56,9 @@ READ_FRAMES = 16
 """Frames decoded at a time."""
 
 
-class InputError(errors.UserError):
-    """The user's input cannot be inpainted (reported as one line)."""
-
-
-def panel_path(output: Path) -> Path:
-    return output.with_name(f"{output.stem}_panel.mp4")
-
-
-def writes_frames(cfg: DictConfig) -> bool:
-    """``output=DIR/`` (a trailing slash, or an existing folder): PNG frames, not a video."""
-    return str(cfg.output).endswith(("/", os.sep)) or Path(cfg.output).is_dir()
-
-
-def check_outputs(cfg: DictConfig) -> None:
-    """Before any work: the output (and panel) is no input, replaces no file unless
-    ``overwrite``, and its folder is writable; the codec options fit the output."""
-    inputs = [cfg.input, cfg.mask, *([cfg.ckpt] if cfg.ckpt else [])]
-    output = Path(cfg.output)
-    if writes_frames(cfg):
-        checks.check_output_folder(output, inputs, overwrite=bool(cfg.overwrite))
-    else:
-        checks.check_output(output, inputs, overwrite=bool(cfg.overwrite))
-        check_codec(output, str(cfg.codec), int(cfg.crf), bool(cfg.lossless))
-    if cfg.panel:
-        checks.check_output(panel_path(output), inputs, overwrite=bool(cfg.overwrite))
-
-
 def open_writer(cfg: DictConfig, video: VideoSource) -> VideoWriter | FrameFolderWriter:
     """PNG frames for ``output=DIR/``, else a video with the input's audio (``audio=true``)."""
-    if writes_frames(cfg):
+    if checks.writes_frames(cfg):
         if video.audio_streams and cfg.audio:
             log.info("output %s is PNG frames: the input's audio is not written", cfg.output)
         return FrameFolderWriter(cfg.output)
@@ -111,12 +82,8 @@ def open_mask(cfg: DictConfig, video: VideoSource) -> MaskSource | BoxMask:
 
 def open_video(cfg: DictConfig) -> VideoSource:
     """The input; ``fps=`` sets a frame folder's rate (a video file has its own)."""
-    fps = cfg.get("fps")
-    if fps is not None and not Path(cfg.input).is_dir():
-        raise InputError(f"fps={fps} is for a folder of frames; the video {cfg.input} has its own")
-    if fps is not None and float(fps) <= 0:
-        raise InputError(f"fps must be positive, got {fps}")
-    video = VideoSource(cfg.input, fps=None if fps is None else float(fps))
+    fps = checks.frame_rate(cfg)
+    video = VideoSource(cfg.input, fps=fps)
     if video.files and fps is None:
         log.info("%s is a folder of frames: written at %g fps (fps= sets it)", cfg.input, video.fps)
     return video
@@ -132,21 +99,12 @@ def open_inputs(
     the box ``(top, bottom, left, right)`` that holds every hole of the filled frames."""
     video = open_video(cfg) if video is None else video
     mask = open_mask(cfg, video) if mask is None else mask
+    checks.check_mask_fits(video, mask, bool(cfg.mask_resize))
     height, width = video.height, video.width
-    if (mask.height, mask.width) != (height, width) and not cfg.mask_resize:
-        raise InputError(
-            f"mask size {mask.height}x{mask.width} differs from the video's {height}x{width} "
-            "(set mask_resize=true to resize the mask)"
-        )
-    if mask.num_frames not in (1, video.num_frames):
-        raise InputError(
-            f"mask has {mask.num_frames} frames, the video {video.num_frames} (give one mask "
-            "per frame or a single static image)"
-        )
     start, stop = 0, video.num_frames
     if cfg.get("frames") is not None:
         start, stop = parse_range(str(cfg.frames), video.num_frames, f"frames={cfg.frames}")
-    dilate = mask_dilation(cfg)
+    dilate = checks.mask_dilation(cfg)
     has_hole, all_hole = [], True
     rows, cols = torch.zeros(height, dtype=torch.bool), torch.zeros(width, dtype=torch.bool)
     for holes in mask_chunks(video, mask, READ_FRAMES, distinct_only=True, dilate=dilate):
@@ -159,23 +117,11 @@ def open_inputs(
     if len(has_hole) == 1:
         has_hole *= video.num_frames
     fill = [start <= t < stop and hole for t, hole in enumerate(has_hole)]
-    if not any(fill):
-        within = f" in frames {start}:{stop}" if (start, stop) != (0, video.num_frames) else ""
-        raise InputError(
-            f"mask {cfg.mask} has no hole pixel{within} (non-zero = remove): nothing to do"
-        )
-    if all_hole:
-        raise InputError(f"mask {cfg.mask} covers every pixel: nothing is known to fill from")
+    within = f" in frames {start}:{stop}" if (start, stop) != (0, video.num_frames) else ""
+    checks.check_holes(cfg, fill, all_hole, within)
     top, left = int(rows.nonzero()[0]), int(cols.nonzero()[0])
     box = (top, int(rows.nonzero()[-1]) + 1, left, int(cols.nonzero()[-1]) + 1)
     return video, mask, fill, box
-
-
-def mask_dilation(cfg: DictConfig) -> int:
-    dilate = int(cfg.get("mask_dilate", 0))
-    if dilate < 0:
-        raise InputError(f"mask_dilate must be >= 0 pixels, got {dilate}")
-    return dilate
 
 
 def mask_chunks(
@@ -214,42 +160,27 @@ def load_inputs(cfg: DictConfig) -> tuple[Tensor, float, Tensor]:
     return frames, video.fps, torch.cat(list(mask_chunks(video, mask, READ_FRAMES)))
 
 
+def filled_holes(cfg: DictConfig) -> Tensor:
+    """Holes bool ``T,1,H,W`` as given (before ``mask_dilate``) of the frames filled only
+    (``frames=`` and frames with a hole); the other frames are copied, so they have none."""
+    video, mask, fill, _ = open_inputs(cfg)
+    holes = torch.cat(list(mask_chunks(video, mask, READ_FRAMES)))
+    return holes & torch.tensor(fill).view(-1, 1, 1, 1)
+
+
 def load_system(cfg: DictConfig) -> tuple[torch.nn.Module, bool]:
     """The method's system (from the method table) and whether it is fitted on the video."""
     method = models.method(cfg.model.method)
     if not method.trainable:
         return models.build_system(cfg.model), method.family == models.FITTED
     if not cfg.ckpt:
-        raise InputError(f"method={method.name} needs ckpt=PATH (a vidinpaint-train checkpoint)")
+        raise checks.InputError(
+            f"method={method.name} needs ckpt=PATH (a vidinpaint-train checkpoint)"
+        )
     system = models.load_trained(cfg.ckpt, expected=method.name)
     if torch.cuda.is_available():
         system.cuda()
     return system, False
-
-
-def check_chunks(chunk_frames: int, overlap: int) -> None:
-    if chunk_frames < 1 or not 0 <= overlap < chunk_frames:
-        raise InputError(
-            f"chunk_frames must be >= 1 and chunk_overlap in [0, chunk_frames), got "
-            f"chunk_frames={chunk_frames} chunk_overlap={overlap}"
-        )
-
-
-def state_folder(cfg: DictConfig, internal: bool) -> Path | None:
-    """Where an internal fit keeps its resumable state (None for the other methods); a
-    stopped run's state is continued only with ``resume=true``, never overwritten."""
-    if not internal:
-        return None
-    folder = Path(cfg.state_dir)
-    held = folder.is_dir() and any(folder.iterdir())
-    if held and not cfg.resume:
-        raise InputError(
-            f"{folder} holds the state of a stopped run: add resume=true to continue it "
-            "(or remove the folder)"
-        )
-    if cfg.resume and not held:
-        log.info("resume=true but %s holds no state: starting from the beginning", folder)
-    return folder
 
 
 def chunk_method(system: torch.nn.Module, state: Path | None, state_every: int) -> ChunkFn:
@@ -330,8 +261,6 @@ def crop_box(cfg: DictConfig, holes: Box, height: int, width: int) -> Box | None
     margin = cfg.get("crop_margin")
     if margin is None:
         return None
-    if int(margin) < 0:
-        raise InputError(f"crop_margin must be >= 0 pixels or null, got {margin}")
     top, bottom, left, right = holes
     box = (
         max(top - margin, 0),
@@ -342,21 +271,29 @@ def crop_box(cfg: DictConfig, holes: Box, height: int, width: int) -> Box | None
     return None if box == (0, height, 0, width) else box
 
 
+def resolve(
+    cfg: DictConfig, video: VideoSource, holes: Box, internal: bool
+) -> tuple[Box | None, tuple[int, int], Path | None]:
+    """Where and at which size the method works: the region (``crop_box``, None for the whole
+    frame), the working size (``resolution.resolve_resolution``) and the internal fit's state
+    folder (None for the other methods)."""
+    box = crop_box(cfg, holes, video.height, video.width)
+    top, bottom, left, right = box or (0, video.height, 0, video.width)
+    resolution = resolve_resolution(cfg, bottom - top, right - left)
+    return box, resolution, checks.state_folder(cfg, internal)
+
+
 def inpainted_chunks(
     cfg: DictConfig, video: VideoSource | None = None, mask: MaskSource | None = None
 ) -> tuple[VideoSource, Iterator[tuple[Tensor, Tensor, Tensor]], Path | None]:
-    """Checks the options, loads the method and opens the input (``cfg.input``/``cfg.mask``
-    unless sources with their interface are given); returns the video source, the stream of
-    ``stream_spans`` and the internal fit's state folder (None for other methods)."""
-    chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
-    check_chunks(chunk_frames, overlap)
-    check_resolution(cfg)
+    """open -> resolve -> stream: checks the options, loads the method and opens the input
+    (``cfg.input``/``cfg.mask`` unless sources with their interface are given); returns the
+    video source, the stream of ``stream_spans`` and the internal fit's state folder."""
+    checks.check_inpaint_options(cfg)
     system, internal = load_system(cfg)  # absent weights stop the run before any decoding
-    video, mask, fill, holes_box = open_inputs(cfg, video, mask)
-    box = crop_box(cfg, holes_box, video.height, video.width)
+    video, mask, fill, holes = open_inputs(cfg, video, mask)
+    box, resolution, state = resolve(cfg, video, holes, internal)
     top, bottom, left, right = box or (0, video.height, 0, video.width)
-    resolution = resolve_resolution(cfg, bottom - top, right - left)
-    state = state_folder(cfg, internal)
     log.info(
         "%s: %d frames %dx%d at %.2f fps, %s at %dx%d, filling %d frames",
         cfg.model.method,
@@ -371,31 +308,38 @@ def inpainted_chunks(
     chunks = stream_spans(
         chunk_method(system, state, int(cfg.state_every)),
         video.chunks(READ_FRAMES),
-        mask_chunks(video, mask, READ_FRAMES, dilate=mask_dilation(cfg)),
+        mask_chunks(video, mask, READ_FRAMES, dilate=checks.mask_dilation(cfg)),
         fill,
         resolution,
-        chunk_frames,
-        overlap,
+        int(cfg.chunk_frames),
+        int(cfg.chunk_overlap),
         box,
     )
     return video, chunks, state
 
 
-def run(cfg: DictConfig) -> Path:
-    """Reads, checks, inpaints and writes ``cfg.output`` (and the panel); returns the path."""
-    check_outputs(cfg)
-    video, chunks, state = inpainted_chunks(cfg)
+def write(cfg: DictConfig, video: VideoSource, chunks: Iterator[tuple[Tensor, ...]]) -> None:
+    """The output (``open_writer``) and, with ``panel=true``, the panel video."""
     output = Path(cfg.output)
-    panel_writer = VideoWriter(panel_path(output), video.fps) if cfg.panel else nullcontext()
+    panel = checks.panel_path(output)
+    panel_writer = VideoWriter(panel, video.fps) if cfg.panel else nullcontext()
     with open_writer(cfg, video) as writer, panel_writer:
         for frames, holes, result in chunks:
             writer.write(result)
             if cfg.panel:
                 panel_writer.write(panel_frames(frames, holes, result))
-    log.info("wrote %s%s", output, f" and {panel_path(output)}" if cfg.panel else "")
+    log.info("wrote %s%s", output, f" and {panel}" if cfg.panel else "")
+
+
+def run(cfg: DictConfig) -> Path:
+    """Checks the outputs, then open -> resolve -> stream (``inpainted_chunks``) -> write;
+    returns ``cfg.output``."""
+    checks.check_inpaint_outputs(cfg)
+    video, chunks, state = inpainted_chunks(cfg)
+    write(cfg, video, chunks)
     if state is not None:
         shutil.rmtree(state, ignore_errors=True)
-    return output
+    return Path(cfg.output)
 
 
 @errors.one_line_errors(COMMAND)
@@ -409,9 +353,9 @@ def run_or_exit(cfg: DictConfig) -> Path:
 
 @errors.one_line_errors(COMMAND)
 def score_or_exit(cfg: DictConfig, output: Path) -> float:
-    """Hole PSNR of the written ``output`` against ``cfg.gt``, also written to metrics.json."""
-    _, _, holes = load_inputs(cfg)
-    value = evaluation.hole_psnr_of_video(output, cfg.gt, holes)
+    """Hole PSNR of the written ``output`` against ``cfg.gt`` over the holes of the frames
+    filled (``filled_holes``), also written to metrics.json."""
+    value = evaluation.hole_psnr_of_video(output, cfg.gt, filled_holes(cfg))
     runs.write_metrics(
         Path(cfg.paths.output_dir),
         {"inpaint/psnr_hole": value},

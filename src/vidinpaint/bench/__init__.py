@@ -25,6 +25,7 @@ from vidinpaint import CONF_DIR, checks, errors
 from vidinpaint.bench.common import console, print_table, write_results
 from vidinpaint.bench.throughput import DATA_COLUMNS, bench_data
 from vidinpaint.bench.training import TRAIN_COLUMNS, bench_train
+from vidinpaint.errors import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 f"{key}: {target['value']:.3g} (target >= {target['target']}) {verdict}"
             )
     else:
-        raise ValueError(f"mode must be one of {MODES}, got {cfg.mode!r}")
+        check_choice("mode", cfg.mode, MODES)
     for path in write_results(cfg, result):
         log.info("wrote %s", path)
     return result

@@ -28,6 +28,7 @@ from vidinpaint.bench.common import (
     resolve_device,
     synchronize,
 )
+from vidinpaint.errors import check_choice
 from vidinpaint.models import speed
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,7 @@ LIGHTNING_PRECISION = {"fp32": speed.FP32, "bf16": speed.BF16}
 def resolve_precision(cfg: DictConfig, device: torch.device) -> str:
     """``fp32`` or ``bf16``; ``auto`` is what the commands use there (``models.speed``: bf16
     on a CPU with bf16 units, fp32 on GPUs, other CPUs and for DIP-Vid-3DCN's 3D network)."""
-    if cfg.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    check_choice("precision", cfg.precision, PRECISIONS)
     if cfg.precision != "auto":
         return cfg.precision
     dims = 3 if cfg.model.method == "dip_vid_3dcn" else 2

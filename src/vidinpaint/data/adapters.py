@@ -27,6 +27,7 @@ from vidinpaint.data.sources import (
     square_box,
 )
 from vidinpaint.data.synthetic import write_synthetic_videos
+from vidinpaint.errors import check_choice
 from vidinpaint.video_io import VIDEO_SUFFIXES
 
 CROP_MODES = ("center", "full")
@@ -77,8 +78,7 @@ class Adapter(ABC):
 
 
 def _check_crop(crop: str) -> None:
-    if crop not in CROP_MODES:
-        raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+    check_choice("crop", crop, CROP_MODES)
 
 
 def _visible_under(root: Path) -> list[Path]:

@@ -21,6 +21,7 @@ from kornia.augmentation.container import AugmentationSequential, VideoSequentia
 from torch import Tensor, nn
 
 from vidinpaint.data.dataset import fill_holes
+from vidinpaint.errors import check_choice
 
 AUGMENTS = ("none", "flip", "standard")
 
@@ -43,8 +44,7 @@ class ClipAugmentation(nn.Module):
 
     def __init__(self, kind: str = "none") -> None:
         super().__init__()
-        if kind not in AUGMENTS:
-            raise ValueError(f"data.augment must be one of {AUGMENTS}, got {kind!r}")
+        check_choice("data.augment", kind, AUGMENTS)
         self.transform = None
         if kind != "none":
             clip = VideoSequential(*_transforms(kind), data_format="BTCHW", same_on_frame=True)

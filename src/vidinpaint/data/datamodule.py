@@ -31,6 +31,7 @@ from vidinpaint.data.index import (
     settings_key,
 )
 from vidinpaint.data.masks import MaskGenerator, make_mask
+from vidinpaint.errors import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,7 @@ class ClipDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_mask_seed = val_mask_seed
         self.train_val_ratio, self.split_seed = train_val_ratio, split_seed
-        if split_by not in SPLIT_BY:
-            raise ValueError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
+        check_choice("split_by", split_by, SPLIT_BY)
         self.split_by = split_by
         self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root / ".vidinpaint"
         self.mean_pixel_clips = mean_pixel_clips

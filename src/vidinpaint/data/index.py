@@ -27,6 +27,7 @@ import numpy as np
 from vidinpaint.atomic import atomic_path
 from vidinpaint.data.adapters import Adapter
 from vidinpaint.data.sources import Box, SourceError, crop_resize, probe, read_frames
+from vidinpaint.errors import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +244,7 @@ def build_index(
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root not found: {root}")
-    if split_by not in SPLIT_BY:
-        raise ValueError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
+    check_choice("split_by", split_by, SPLIT_BY)
     if split_by == "clip" and clip_stride < clip_len:
         raise ValueError(
             f"split_by=clip needs non-overlapping clips (clip_stride {clip_stride} < clip_len "

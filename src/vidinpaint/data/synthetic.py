@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidinpaint.errors import check_choice
 from vidinpaint.video_io import write_video
 
 FPS = 25.0
@@ -49,8 +50,7 @@ def synthetic_video(
     seed: int, num_frames: int = 64, size: int = 128, num_objects: int = 3, scene: str = "objects"
 ) -> np.ndarray:
     """One video of a scene of ``SCENES``, uint8 (T, size, size, 3) RGB, deterministic from seed."""
-    if scene not in SCENES:
-        raise ValueError(f"synthetic scene must be one of {SCENES}, got {scene!r}")
+    check_choice("synthetic scene", scene, SCENES)
     if scene == "occlusion":
         return occlusion_video(seed, num_frames, size)
     if scene == "shimmer":

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vidinpaint.errors import check_choice, check_video_mask
 from vidinpaint.flow import video_flows
 from vidinpaint.models import CLASSIC, names
 from vidinpaint.models.propagation import (
@@ -39,14 +40,6 @@ from vidinpaint.models.propagation import (
 log = logging.getLogger(__name__)
 
 METHODS = names(CLASSIC)
-
-
-def _check_video(video: Tensor, hole: Tensor) -> None:
-    if video.ndim != 4 or video.shape[1] != 3:
-        raise ValueError(f"video must be T,3,H,W, got {tuple(video.shape)}")
-    expected = (video.shape[0], 1, *video.shape[-2:])
-    if tuple(hole.shape) != expected:
-        raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(hole.shape)}")
 
 
 @contextlib.contextmanager
@@ -68,7 +61,7 @@ def telea_fill(video: Tensor, hole: Tensor, radius: int = 3) -> Tensor:
     in [0, 1], quantised to 8 bits in the hole (OpenCV works on uint8), known pixels unchanged.
     A frame with every pixel a hole is returned as is (nothing to fill from).
     """
-    _check_video(video, hole)
+    check_video_mask(video, hole)
     hole = (hole > 0.5).cpu()
     video = video.float().cpu()
     rgb = (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
@@ -98,7 +91,7 @@ def propagate_fill(
     never read). Returns (filled (T, 3, H, W) with the known pixels unchanged, seen (T, 1, H, W)
     {0, 1}: hole pixels filled from another frame, the rest of the hole is Telea's).
     """
-    _check_video(video, hole)
+    check_video_mask(video, hole)
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
     hole = (hole > 0.5).float().cpu()
@@ -177,8 +170,7 @@ class ClassicSystem(torch.nn.Module):
         smooth_iterations: int = 0,
     ) -> None:
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_choice("method", method, METHODS)
         counts = (flow_dilate, flow_iterations, smooth_iterations)
         if min(telea_radius, passes) < 1 or min(counts) < 0:
             raise ValueError(
@@ -197,7 +189,7 @@ class ClassicSystem(torch.nn.Module):
 
     def fit_video(self, video: Tensor, mask: Tensor, progress: bool = True) -> Tensor:
         """The filled video ``T,3,H,W`` (CPU); ``progress`` is accepted for the interface."""
-        _check_video(video, mask)
+        check_video_mask(video, mask)
         if bool((mask > 0.5).all()):
             raise ValueError("the mask covers every pixel: nothing is known to fill from")
         with one_torch_thread():

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from vidinpaint import evaluation
 from vidinpaint.checkpoints import read_checkpoint
+from vidinpaint.errors import check_choice
 from vidinpaint.inference import sliding_window
 from vidinpaint.losses import framewise_masked_l1, masked_l1
 from vidinpaint.metrics import l1_hole
@@ -86,16 +87,13 @@ class CompletionSystem(L.LightningModule):
         mean_pixel: tuple[float, float, float] = (0.5, 0.5, 0.5),
     ) -> None:
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_choice("method", method, METHODS)
         if ratio not in (2, 4):
             raise ValueError(f"ratio (3DCN down-sampling r) must be 2 or 4, got {ratio}")
         if freeze_cn3d and method != "combcn":
             raise ValueError("freeze_cn3d only applies to method=combcn")
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-        if guide_init not in GUIDE_INITS:
-            raise ValueError(f"guide_init must be one of {GUIDE_INITS}, got {guide_init!r}")
+        check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+        check_choice("guide_init", guide_init, GUIDE_INITS)
         self.save_hyperparameters()
         self.method = method
         # vidinpaint-eval sets a list here to collect one dashboard row per validated clip

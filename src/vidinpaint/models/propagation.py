@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidinpaint.errors import check_video_mask
 from vidinpaint.flow import backward_warp, check_flow, forward_backward_valid
 
 
@@ -43,11 +44,7 @@ def fill_harmonic(values: Tensor, hole: Tensor, iterations: int = 20) -> Tensor:
     then relaxed by ``iterations`` Jacobi steps of Laplace's equation with the known pixels
     fixed. Known pixels are returned unchanged; a frame with no known pixel comes back zero.
     """
-    if values.ndim != 4 or hole.shape != (values.shape[0], 1, *values.shape[-2:]):
-        raise ValueError(
-            f"values (N,C,H,W) and hole (N,1,H,W) must match, got {tuple(values.shape)} "
-            f"and {tuple(hole.shape)}"
-        )
+    check_video_mask(values, hole, channels=None)
     hole = (hole > 0.5).to(values.dtype)
     known = 1 - hole
     if not bool(hole.any()):

@@ -23,6 +23,7 @@ from rich.progress import Progress
 from torch import Tensor
 
 from vidinpaint.atomic import atomic_path
+from vidinpaint.errors import check_video_mask
 from vidinpaint.flow import video_flows
 from vidinpaint.models import METHODS
 from vidinpaint.models.internal.dip import BestIterates
@@ -63,11 +64,7 @@ def fit_video(
     sees the video. Frames are padded to multiples of 64 by replication and cropped back;
     videos longer than ``fit.chunk_frames`` are fitted in independent chunks.
     """
-    if video.dim() != 4 or video.shape[1] != 3:
-        raise ValueError(f"video must be T,3,H,W, got {tuple(video.shape)}")
-    expected = (video.shape[0], 1, *video.shape[2:])
-    if tuple(mask.shape) != expected:
-        raise ValueError(f"mask must be T,1,H,W = {expected}, got {tuple(mask.shape)}")
+    check_video_mask(video, mask)
     hole = (mask > 0.5).float().cpu()
     if bool(hole.all()):
         raise ValueError("the mask covers every pixel: nothing is known to learn from")

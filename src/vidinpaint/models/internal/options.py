@@ -4,10 +4,11 @@ video's flows) and ``speed`` (device, precision, memory format, compilation)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
+from vidinpaint.errors import check_choice
 from vidinpaint.flow import FLOW_METHODS
 from vidinpaint.models import speed
 from vidinpaint.models.internal.windows import EPOCH_MODES
@@ -16,13 +17,6 @@ PRECISIONS = (speed.AUTO, speed.FP32, speed.BF16)
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 
 Options = TypeVar("Options")
-
-
-def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
-    """A one-line ValueError unless ``value`` is one of ``choices``."""
-    choices = tuple(choices)
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from vidinpaint.errors import check_choice
 from vidinpaint.losses import PerceptualLoss, consistency_loss, flow_loss, reconstruction_loss
 from vidinpaint.models import FITTED, names, speed
 from vidinpaint.models.internal import fit_loop
@@ -21,7 +22,6 @@ from vidinpaint.models.internal.options import (
     LossWeights,
     SpeedOptions,
     as_dict,
-    check_choice,
     options,
 )
 from vidinpaint.nets.skipnet import SkipEncoderDecoder

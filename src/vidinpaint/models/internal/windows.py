@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from vidinpaint.errors import check_choice
 from vidinpaint.flow import backward_warp, forward_backward_valid
 
 EPOCH_MODES = ("sampled", "sweep")
@@ -97,8 +98,7 @@ class WindowSampler(Sampler[Window]):
         shuffle: bool = True,
         seed: int = 0,
     ) -> None:
-        if epoch_mode not in EPOCH_MODES:
-            raise ValueError(f"epoch_mode must be one of {EPOCH_MODES}, got {epoch_mode!r}")
+        check_choice("epoch_mode", epoch_mode, EPOCH_MODES)
         if not windows:
             raise ValueError("no training window fits in the video")
         if iters_per_batch < 1 or batches_per_epoch < 1:

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 from torch import Tensor
 
-from vidinpaint import CONF_DIR, batch, inpaint
+from vidinpaint import CONF_DIR, inpaint, inpaint_many
 from vidinpaint.errors import UserError
 from vidinpaint.video_io import FOLDER_FPS
 
@@ -86,8 +86,8 @@ def inpaint_video(
     cfg = compose_inpaint(method, {"input": paths, "mask": mask, "output": str(output), **options})
     with tempfile.TemporaryDirectory(prefix="vidinpaint-") as run_dir:
         cfg.paths.output_dir = run_dir
-        if batch.several_clips(cfg):
-            return batch.run_clips(cfg, inpaint.run)
+        if inpaint_many.several_clips(cfg):
+            return inpaint_many.run_clips(cfg, inpaint.run)
         return inpaint.run(cfg)
 
 

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
-from vidinpaint import CONF_DIR, batch, checks, errors, evaluation, models, runs
+from vidinpaint import CONF_DIR, checks, errors, evaluation, inpaint_many, models, runs
 from vidinpaint.inference import Box, ChunkFn, ForwardBuffer, stream_inpaint, window_starts
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import resolve_resolution
@@ -344,10 +344,10 @@ def run(cfg: DictConfig) -> Path:
 
 @errors.one_line_errors(COMMAND)
 def run_or_exit(cfg: DictConfig) -> Path:
-    """``run``, or ``batch.run_clips`` for a folder or list of clips (each one ``run``), that
+    """``run``, or ``inpaint_many.run_clips`` for a folder or list of clips (each one ``run``), that
     turns bad input into one line on stderr and exit status 1."""
-    if batch.several_clips(cfg):
-        return batch.run_clips(cfg, run)
+    if inpaint_many.several_clips(cfg):
+        return inpaint_many.run_clips(cfg, run)
     return run(cfg)
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 from torch import Tensor
 
 from vidinpaint.atomic import atomic_path
-from vidinpaint.errors import UserError
+from vidinpaint.errors import UserError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,6 @@ def visible_entries(folder: Path) -> list[Path]:
 def frame_files(folder: Path) -> list[Path]:
     """Image files of a frame folder, sorted by name (hidden files ignored)."""
     return [p for p in visible_entries(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 class _DecordFile:
@@ -126,7 +121,7 @@ def _open_video_file(path: Path) -> _DecordFile | _PyAVFile:
     try:
         return _PyAVFile(path)
     except Exception as err:  # PyAV raises av.error.* types, or finds no video stream
-        message = _first_line(err)
+        message = one_line(err)
     try:
         opened = _DecordFile(path)
     except Exception as err:  # decord raises its own DECORDError/RuntimeError types
@@ -208,7 +203,7 @@ class VideoSource:
         except VideoReadError:
             raise
         except Exception as err:
-            raise VideoReadError(f"cannot decode video {self.path}: {_first_line(err)}") from err
+            raise VideoReadError(f"cannot decode video {self.path}: {one_line(err)}") from err
         if decoded != self.num_frames:
             raise VideoReadError(
                 f"video {self.path} decoded to {decoded} frames, its container says "
@@ -356,7 +351,7 @@ def check_codec(path: str | os.PathLike, codec: str, crf: int, lossless: bool) -
             # decord's wheel bundles an older libvpx that breaks PyAV's vp9 encoder once loaded
             hint = " (decord, imported in this process, loads its own libvpx)"
             raise UserError(
-                f"codec={codec} cannot be opened: {_first_line(err)}"
+                f"codec={codec} cannot be opened: {one_line(err)}"
                 + (hint if codec == "vp9" and "decord" in sys.modules else "")
             ) from err
 

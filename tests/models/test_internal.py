@@ -295,44 +295,40 @@ class Interrupt(Exception):
     pass
 
 
-def interrupt_at(monkeypatch, iteration: int, chunk: int = 0) -> None:
-    """The fit stops (as a killed process would) at ``iteration`` of the ``chunk``-th chunk."""
+def interrupt_at(monkeypatch, iteration: int) -> None:
+    """The fit stops (as a killed process would) at ``iteration``."""
     step = InternalLearningSystem.training_step
-    reached = []
 
     def stopping_step(self, batch, batch_idx):
         if batch_idx == iteration:
-            reached.append(batch_idx)
-            if len(reached) == chunk + 1:
-                raise Interrupt
+            raise Interrupt
         return step(self, batch, batch_idx)
 
     monkeypatch.setattr(InternalLearningSystem, "training_step", stopping_step)
 
 
 @pytest.mark.parametrize(
-    ("method", "frames", "chunk_frames", "stop"),
-    [("dip_vid_flow", 8, 100, 7), ("dip_vid", 8, 4, 5), ("dip", 2, 100, 7)],
+    ("method", "frames", "stop"),
+    [("dip_vid_flow", 8, 7), ("dip_vid", 8, 5), ("dip", 2, 7)],
 )
 def test_interrupted_fit_resumes_to_the_uninterrupted_output(
-    method, frames, chunk_frames, stop, tmp_path, monkeypatch
+    method, frames, stop, tmp_path, monkeypatch
 ):
-    """Stopped at iteration ``stop`` (of the second chunk when there are two; a state was
-    written at a multiple of 3 before), then resumed from the state file: the output and the
-    loss history equal those of a fit that never stopped, bit for bit."""
+    """Stopped at iteration ``stop`` (a state was written at a multiple of 3 before), then
+    resumed from the state file: the output and the loss history equal those of a fit that
+    never stopped, bit for bit; once ended, the state hands the output back without a fit."""
     video, mask = synthetic_clip()
     video, mask = video[:frames], mask[:frames]
-    kwargs = dict(method=method, chunk_frames=chunk_frames, dip_iters=6, dip_check_every=2)
+    kwargs = dict(method=method, dip_iters=6, dip_check_every=2)
     uninterrupted = tiny(**kwargs, **SHORT)
     expected = uninterrupted.fit_video(video, mask, progress=False)
     checkpoint = FitCheckpoint(tmp_path / "fit.pt", every=3)
-    chunks = -(-frames // chunk_frames)
     with monkeypatch.context() as patch:
-        interrupt_at(patch, stop, chunk=chunks - 1)
+        interrupt_at(patch, stop)
         with pytest.raises(Interrupt):
             tiny(**kwargs, **SHORT).fit_video(video, mask, progress=False, checkpoint=checkpoint)
     saved = torch.load(checkpoint.path, weights_only=True)
-    assert saved["chunk"] == chunks - 1 and len(saved["finished"]) == chunks - 1
+    assert saved["output"] is None
     assert saved["fit"]["iteration"] == stop // 3 * 3
     resumed = tiny(**kwargs, **SHORT)
     steps = []
@@ -344,10 +340,17 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_output(
             lambda self, batch, i: steps.append(i) or step(self, batch, i),
         )
         output = resumed.fit_video(video, mask, progress=False, checkpoint=checkpoint)
-    assert steps[0] == saved["fit"]["iteration"]  # neither earlier chunks nor iterations rerun
+    assert steps[0] == saved["fit"]["iteration"]  # no iteration reruns
     assert len(steps) == len(uninterrupted.recon_history) - steps[0]
     assert torch.equal(output, expected)
     assert resumed.recon_history == uninterrupted.recon_history
+    steps.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(InternalLearningSystem, "training_step", lambda *_: steps.append(1))
+        again = tiny(**kwargs, **SHORT).fit_video(
+            video, mask, progress=False, checkpoint=checkpoint
+        )
+    assert not steps and torch.equal(again, expected)
 
 
 def test_state_of_another_video_is_refused(tmp_path):

@@ -77,7 +77,7 @@ class ClipDataModule(L.LightningDataModule):
         val_mask_seed: int = 2019,
         train_val_ratio: int = 5,
         split_seed: int = 0,
-        split_by: str = "video",
+        split_by: str = "clip",
         cache_dir: str | None = None,
         mean_pixel_clips: int = 16,
         augment: str = "none",

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from vidinpaint.errors import one_line
 from vidinpaint.video_io import frame_files
 
 Box = tuple[int, int, int, int]
@@ -39,11 +40,6 @@ class SourceInfo:
     seq_offsets: tuple[int, ...] | None = None
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def probe_video(path: Path) -> SourceInfo:
     """Frame count and size of a video file; decodes its last frame to catch truncation."""
     import decord
@@ -57,7 +53,7 @@ def probe_video(path: Path) -> SourceInfo:
     except SourceError:
         raise
     except Exception as err:  # decord raises DECORDError / RuntimeError / IndexError
-        raise SourceError(f"unreadable: {_first_line(err)}") from err
+        raise SourceError(f"unreadable: {one_line(err)}") from err
     return SourceInfo(num_frames, height, width)
 
 
@@ -70,7 +66,7 @@ def probe_frames(folder: Path) -> SourceInfo:
         with Image.open(files[0]) as image:
             width, height = image.size
     except Exception as err:
-        raise SourceError(f"unreadable image {files[0].name}: {_first_line(err)}") from err
+        raise SourceError(f"unreadable image {files[0].name}: {one_line(err)}") from err
     return SourceInfo(len(files), height, width)
 
 
@@ -230,7 +226,7 @@ def read_pts(path: Path) -> np.ndarray:
         end = lines.index("}", begin)
         points = np.array([[float(v) for v in line.split()] for line in lines[begin + 1 : end]])
     except (StopIteration, ValueError, IndexError) as err:
-        raise SourceError(f"malformed .pts file {path.name}: {_first_line(err)}") from err
+        raise SourceError(f"malformed .pts file {path.name}: {one_line(err)}") from err
     if points.shape != (n_points, 2):
         raise SourceError(
             f"malformed .pts file {path.name}: n_points {n_points}, got {len(points)} points"

@@ -1,5 +1,6 @@
-"""The fit of an internal-learning system on one video: chunks, the iteration loop, and the
-resumable fit state (``FitCheckpoint``).
+"""The fit of an internal-learning system on one video (or one chunk of a long video streamed by
+``inference.stream_inpaint``, the only chunk loop): the iteration loop and the resumable fit
+state (``FitCheckpoint``).
 
 One step is one optimiser iteration on a window (``windows.WindowSampler``); there is no host
 synchronisation per iteration (the loss history stays on the device). The fit state (network,
@@ -61,8 +62,9 @@ def fit_video(
 
     video ``T,3,H,W`` in [0,1], mask ``T,1,H,W`` (1 = hole). Hole pixels of ``video`` are
     never read: they are replaced (``fill_holes``) before anything (flow estimation included)
-    sees the video. Frames are padded to multiples of 64 by replication and cropped back;
-    videos longer than ``fit.chunk_frames`` are fitted in independent chunks.
+    sees the video. Frames are padded to multiples of 64 by replication and cropped back.
+    One network is fitted on all of ``video``: long videos are chunked by the caller
+    (``inference.stream_inpaint``, ``chunk_frames=`` of vidinpaint-inpaint).
     """
     check_video_mask(video, mask)
     hole = (mask > 0.5).float().cpu()
@@ -78,50 +80,38 @@ def fit_video(
             f"pad_mode=reflect needs frames of at least {smallest}x{smallest}, got "
             f"{height}x{width}: set model.pad_mode=replicate"
         )
-    chunk = system.fit_options.chunk_frames
     saved = None
     if checkpoint is not None:
         checkpoint.key = fit_key(video, hole, dict(system.hparams))
         saved = checkpoint.load()
-    # outputs of the finished chunks (restored from the checkpoint when resuming)
-    outputs: list[Tensor] = list(saved["finished"]) if saved else []
-    for index, start in enumerate(range(0, video.shape[0], chunk)):
-        part = slice(start, start + chunk)
-        if bool(hole[part].all()):
-            raise ValueError(f"frames {start}..{start + chunk - 1} are entirely holes")
-        if index < len(outputs):
-            continue
-        resume = saved["fit"] if saved and saved["chunk"] == index else None
-        hooks: list[StateHook] = [(state_every, on_state)] if on_state is not None else []
-        if checkpoint is not None:
-
-            def save(fit: dict, index: int = index) -> None:
-                checkpoint.save({"finished": outputs, "chunk": index, "fit": fit})
-
-            hooks.append((checkpoint.every, save))
-        outputs.append(fit_chunk(system, video[part], hole[part], index, progress, resume, hooks))
-        if checkpoint is not None:
-            checkpoint.save({"finished": outputs, "chunk": index + 1, "fit": None})
-    return torch.cat(outputs)[..., :height, :width]
+    if saved is not None and saved["output"] is not None:  # the fit had ended
+        return saved["output"][..., :height, :width]
+    hooks: list[StateHook] = [(state_every, on_state)] if on_state is not None else []
+    if checkpoint is not None:
+        hooks.append((checkpoint.every, lambda fit: checkpoint.save({"output": None, "fit": fit})))
+    resume = saved["fit"] if saved is not None else None
+    output = fit_network(system, video, hole, progress, resume, hooks)
+    if checkpoint is not None:
+        checkpoint.save({"output": output, "fit": None})
+    return output[..., :height, :width]
 
 
-def fit_chunk(
+def fit_network(
     system: InternalLearningSystem,
     video: Tensor,
     hole: Tensor,
-    index: int,
     progress: bool,
     resume: dict | None,
     hooks: list[StateHook],
 ) -> Tensor:
-    """Fits a fresh network on chunk ``index``: ``T,3,H,W`` frames (multiples of 64, holes
-    filled) and ``hole`` ``T,1,H,W``; returns its generated frames (DIP: the best iterates).
-    ``resume``: a fit state to continue from."""
+    """Fits a fresh network on ``T,3,H,W`` frames (multiples of 64, holes filled) and ``hole``
+    ``T,1,H,W``; returns its generated frames (DIP: the best iterates). ``resume``: a fit
+    state to continue from."""
     num_frames, _, height, width = video.shape
     options, method = system.fit_options, system.method
     system.reset_net(options.seed)
     system.best_iterates = BestIterates(options.dip_iters, options.dip_check_every)
-    noise = make_noise(num_frames, height, width, seed=options.noise_seed + index)
+    noise = make_noise(num_frames, height, width, seed=options.noise_seed)
     batch_frames = min(options.batch_frames, num_frames)
     flows = None
     if method == "dip":
@@ -147,7 +137,7 @@ def fit_chunk(
         epochs = options.epochs
         if system.uses_flow:
             flow = system.flow_options
-            cache = Path(flow.cache) / f"flows_{index:04d}.pt" if flow.cache else None
+            cache = Path(flow.cache) / "flows.pt" if flow.cache else None
             estimated = video_flows(
                 video, system.intervals, flow.method, flow.raft_weights, cache_path=cache
             )
@@ -305,12 +295,12 @@ def fit_key(video: Tensor, hole: Tensor, settings: dict) -> dict[str, str]:
 class FitCheckpoint:
     """The resumable state of one ``fit_video`` call, one file written atomically.
 
-    It holds the finished chunks' outputs, the current chunk and its fit state; ``fit_video``
-    resumes from it when it exists.
+    It holds the fit state (``fit``) while the fit runs and its output (``output``) once it
+    has ended; ``fit_video`` resumes from it (or returns the output) when it exists.
 
     Args:
         path: the state file (in the run folder).
-        every: iterations between writes (0: only when a chunk's fit ends).
+        every: iterations between writes (0: only when the fit ends).
     """
 
     def __init__(self, path: str | Path, every: int) -> None:
@@ -333,7 +323,11 @@ class FitCheckpoint:
                 f"resumable state {self.path} was written for another video or other settings "
                 "(remove it or use another run folder)"
             )
-        log.info("resuming %s at chunk %d", self.path, state["chunk"])
+        if "output" not in state:
+            raise ValueError(
+                f"resumable state {self.path} is of an older vidinpaint (remove it to start over)"
+            )
+        log.info("resuming %s", self.path)
         return state
 
     def save(self, state: dict) -> None:

@@ -34,8 +34,6 @@ class FitOptions:
         batch_frames: N, frames per window (fewer if the video is shorter).
         intervals: frame intervals of DIP-Vid-Flow windows (DIP-Vid uses 1).
         lr: Adam learning rate.
-        chunk_frames: videos longer than this are fitted in independent chunks (the code's
-            limit is 100 frames).
         seed: network initialisation and window order; noise_seed: the input noise.
     """
 
@@ -49,14 +47,13 @@ class FitOptions:
     batch_frames: int = 5
     intervals: tuple[int, ...] = (1, 3, 5)
     lr: float = 1e-2
-    chunk_frames: int = 100
     seed: int = 0
     noise_seed: int = 0
 
     def __post_init__(self) -> None:
         check_choice("fit.epoch_mode", self.epoch_mode, EPOCH_MODES)
         counts = ("epochs", "iters_per_batch", "batches_per_epoch", "dip_iters")
-        for name in (*counts, "dip_check_every", "batch_frames", "chunk_frames"):
+        for name in (*counts, "dip_check_every", "batch_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"fit.{name} must be >= 1, got {getattr(self, name)}")
         intervals = tuple(int(k) for k in self.intervals)

@@ -24,7 +24,8 @@ from datetime import date
 from pathlib import Path
 
 from vidinpaint.inference import resize_frames
-from vidinpaint.video_io import read_video, write_video
+from vidinpaint.video_io import read_video
+from vidinpaint.video_write import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image
 
 from vidinpaint.inference import resize_frames
-from vidinpaint.video_io import read_video, write_video
+from vidinpaint.video_io import read_video
+from vidinpaint.video_write import write_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from iccv19_ablation import box_mask  # noqa: E402

@@ -26,7 +26,7 @@ from vidinpaint import errors
 from vidinpaint.checks import check_clip_shape
 from vidinpaint.errors import UserError
 from vidinpaint.models.completion import CompletionSystem
-from vidinpaint.video_io import write_video
+from vidinpaint.video_write import write_video
 
 T, H, W = 8, 64, 64
 

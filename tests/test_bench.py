@@ -161,7 +161,7 @@ def test_data_bench_tiny_synthetic(tmp_path):
 
 
 def test_raw_decode_reads_the_requested_frames(tmp_path):
-    from vidinpaint.video_io import write_video
+    from vidinpaint.video_write import write_video
 
     frames = torch.zeros(6, 64, 64, 3, dtype=torch.uint8)
     path = tmp_path / "v.mp4"

@@ -19,7 +19,8 @@ from PIL import Image
 from helpers import CONF_DIR, compose_config
 from vidinpaint.inpaint import load_inputs, run, run_or_exit
 from vidinpaint.models.internal import InternalLearningSystem
-from vidinpaint.video_io import read_video, write_video
+from vidinpaint.video_io import read_video
+from vidinpaint.video_write import write_video
 
 T, H, W = 8, 60, 100
 FAST = [

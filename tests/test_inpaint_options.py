@@ -20,7 +20,8 @@ from vidinpaint.inpaint import run, score_or_exit
 from vidinpaint.metrics import psnr_masked
 from vidinpaint.models.classic import ClassicSystem
 from vidinpaint.selection import Box, dilate_holes, parse_boxes
-from vidinpaint.video_io import read_video, write_video
+from vidinpaint.video_io import read_video
+from vidinpaint.video_write import write_video
 
 
 def gradient_frames(frames: int, height: int, width: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from vidinpaint.evaluation import hole_psnr_of_video
-from vidinpaint.video_io import write_video
+from vidinpaint.video_write import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 

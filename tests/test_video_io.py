@@ -1,4 +1,5 @@
-"""Tests for vidinpaint.video_io on synthetic videos written into tmp_path."""
+"""Tests for vidinpaint.video_io and vidinpaint.video_write on synthetic videos written into
+tmp_path."""
 
 from __future__ import annotations
 
@@ -13,12 +14,10 @@ from vidinpaint.video_io import (
     MaskSource,
     VideoReadError,
     VideoSource,
-    VideoWriter,
-    hstack_panel,
     read_masks,
     read_video,
-    write_video,
 )
+from vidinpaint.video_write import VideoWriter, hstack_panel, write_video
 
 
 def smooth_video(frames: int, height: int, width: int) -> torch.Tensor:

@@ -16,7 +16,8 @@ from vidinpaint import models
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.errors import UserError
 from vidinpaint.resolution import check_resolution
-from vidinpaint.video_io import IMAGE_SUFFIXES, check_codec
+from vidinpaint.video_io import IMAGE_SUFFIXES
+from vidinpaint.video_write import check_codec
 
 log = logging.getLogger(__name__)
 

@@ -41,13 +41,8 @@ from vidinpaint.inference import Box, ChunkFn, ForwardBuffer, stream_inpaint, wi
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import resolve_resolution
 from vidinpaint.selection import BoxMask, dilate_holes, is_box_spec, parse_range
-from vidinpaint.video_io import (
-    FrameFolderWriter,
-    MaskSource,
-    VideoSource,
-    VideoWriter,
-    hstack_panel,
-)
+from vidinpaint.video_io import MaskSource, VideoSource
+from vidinpaint.video_write import FrameFolderWriter, VideoWriter, hstack_panel
 
 log = logging.getLogger(__name__)
 

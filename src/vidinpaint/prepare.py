@@ -22,8 +22,7 @@ COMMAND = "vidinpaint-prepare"
 def hydra_main(cfg: DictConfig) -> None:
     checks.check_clip_shape({}, cfg.data.size, cfg.data.clip_len)
     checks.check_loader(cfg.data)
-    if cfg.prepare.format not in ("index", "litdata"):
-        raise ValueError(f"prepare.format must be index or litdata, got {cfg.prepare.format!r}")
+    errors.check_choice("prepare.format", cfg.prepare.format, ("index", "litdata"))
     datamodule = hydra.utils.instantiate(cfg.data)
     output = cfg.prepare.output_dir or str(
         datamodule.cache_dir / datamodule.index_path.stem.replace("index-", "litdata-", 1)

@@ -23,7 +23,7 @@ from vidinpaint.atomic import atomic_path
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.metrics import frame_difference
 from vidinpaint.models import speed
-from vidinpaint.video_io import hstack_panel, write_video
+from vidinpaint.video_write import hstack_panel, write_video
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidinpaint.video_io import write_video
+from vidinpaint.video_write import write_video
 
 
 def random_frames(num_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:

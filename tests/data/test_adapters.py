@@ -26,7 +26,7 @@ from vidinpaint.data.sources import (
     read_seq_header,
     square_box,
 )
-from vidinpaint.video_io import write_video
+from vidinpaint.video_write import write_video
 
 
 def test_square_box_scales_and_shrinks_to_fit():

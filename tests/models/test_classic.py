@@ -11,7 +11,8 @@ from helpers import compose_config
 from vidinpaint.inpaint import run
 from vidinpaint.models import propagation
 from vidinpaint.models.classic import ClassicSystem, propagate_fill, telea_fill
-from vidinpaint.video_io import read_video, write_video
+from vidinpaint.video_io import read_video
+from vidinpaint.video_write import write_video
 
 
 def translating_texture(

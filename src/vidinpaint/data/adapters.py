@@ -248,8 +248,7 @@ class FaceForensicsAdapter(Adapter):
 
     def __post_init__(self) -> None:
         self.subsets = tuple(self.subsets)
-        if self.layout not in ("auto", "v1", "ffpp"):
-            raise ValueError(f"layout must be auto, v1 or ffpp, got {self.layout!r}")
+        check_choice("layout", self.layout, ("auto", "v1", "ffpp"))
 
     def _layout(self, root: Path) -> str:
         if self.layout != "auto":

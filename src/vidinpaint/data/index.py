@@ -346,7 +346,7 @@ def mean_pixel(index: ClipIndex, clip_ids: list[int], max_clips: int) -> tuple[f
 
 def cache_clips(index: ClipIndex, folder: Path, fps: float = 25.0) -> None:
     """Write every clip, cropped and resized, as an mp4 under folder; point the index at them."""
-    from vidinpaint.video_io import write_video
+    from vidinpaint.video_write import write_video
 
     for i, clip in enumerate(index.clips):
         target = folder / f"{clip.video:05d}_{clip.start:06d}.mp4"

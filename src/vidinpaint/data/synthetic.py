@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vidinpaint.errors import check_choice
-from vidinpaint.video_io import write_video
+from vidinpaint.video_write import write_video
 
 FPS = 25.0
 SCENES = ("objects", "occlusion", "shimmer")

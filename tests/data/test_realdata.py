@@ -32,6 +32,7 @@ def test_folder_indexes_sample_videos(samples: Path, tmp_path: Path):
         clip_len=32,
         size=(64, 64),
         num_workers=0,
+        split_by="video",
         cache_dir=str(tmp_path),
     )
     dm.setup("fit")

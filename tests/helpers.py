@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: composing the real configs as the entry points do."""
+"""Helpers shared by the tests: composing the real configs as the entry points do, and tiny
+videos to read."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -13,6 +16,7 @@ from lightning.pytorch import Callback
 from omegaconf import DictConfig, open_dict
 
 import vidinpaint.runs  # noqa: F401  (registers the config resolvers)
+from vidinpaint.video_write import write_video
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # tiny clips: every recipe runs in seconds on a CPU
@@ -75,3 +79,17 @@ class CreatesFile:
 
     def __reduce__(self):
         return exec, (f"open({str(self.path)!r}, 'w').close()",)
+
+
+def random_frames(num_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth-ish random uint8 (T, H, W, 3) frames (blurred noise compresses well)."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (num_frames, height // 4 + 1, width // 4 + 1, 3), np.uint8)
+    return np.stack(
+        [cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in frames]
+    )
+
+
+def make_video(path: Path, num_frames: int = 16, height: int = 32, width: int = 32, seed: int = 0):
+    """Write an mp4/avi of random frames; returns the path."""
+    return write_video(path, random_frames(num_frames, height, width, seed), fps=25)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import make_video
 from vidinpaint import reports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,8 +193,6 @@ def test_quickstart_writes_the_seeded_table(tmp_path, data_dir):
 def test_real_footage_recipe_writes_both_tables_and_its_checkpoints(tmp_path):
     """experiments/aaai19_real.py at tiny settings on generated stand-ins for the sample
     videos: the held-out-frames and left-out-video tables, and checkpoints that exist."""
-    from data_fixtures import make_video
-
     samples = tmp_path / "samples"
     for i, relative in enumerate(
         ("face/demo-sbr.mp4", "driving/solidWhiteRight.mp4", "object/bmx-trees.mp4")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 
-from helpers import TINY, compose_config, train_command
+from helpers import TINY, compose_config, make_video, train_command
 from vidinpaint import runs
 from vidinpaint.eval import evaluate
 from vidinpaint.train import train
@@ -104,8 +104,6 @@ def test_eval_scores_a_checkpoint(tmp_path, data_dir):
 def test_eval_split_all_scores_every_clip_once_with_the_same_masks(tmp_path, data_dir, monkeypatch):
     """Two checkpoints scored on a folder of videos they never saw: every clip of the folder
     once, with identical holes, filled with each checkpoint's own training mean pixel."""
-    from data_fixtures import make_video
-
     from vidinpaint.data.dataset import ClipDataset
 
     folder = tmp_path / "my_videos"

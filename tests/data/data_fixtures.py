@@ -1,4 +1,4 @@
-"""Writers of tiny test inputs: videos, Norpix .seq files, .pts landmark files."""
+"""Writers of tiny test inputs: videos (helpers.py), Norpix .seq files, .pts landmark files."""
 
 from __future__ import annotations
 
@@ -8,21 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidinpaint.video_write import write_video
+from helpers import make_video, random_frames
 
-
-def random_frames(num_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
-    """Smooth-ish random uint8 (T, H, W, 3) frames (blurred noise compresses well)."""
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 256, (num_frames, height // 4 + 1, width // 4 + 1, 3), np.uint8)
-    return np.stack(
-        [cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in frames]
-    )
-
-
-def make_video(path: Path, num_frames: int = 16, height: int = 32, width: int = 32, seed: int = 0):
-    """Write an mp4/avi of random frames; returns the path."""
-    return write_video(path, random_frames(num_frames, height, width, seed), fps=25)
+__all__ = ["make_video", "random_frames", "write_pts", "write_seq"]
 
 
 def write_seq(path: Path, frames: np.ndarray, padding: bool, fps: float = 30.0) -> list[bytes]:

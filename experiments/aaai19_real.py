@@ -1,6 +1,6 @@
 """AAAI'19 on real footage: a seeded mini Table 2 trained and scored on real videos.
 
-    python experiments/aaai19_real.py                         # 3 seeds (about 35 min on 2 idle cores)
+    python experiments/aaai19_real.py                         # 3 seeds (~35 min, 2 idle cores)
     python experiments/aaai19_real.py seeds=1                 # one seed
     python experiments/aaai19_real.py seeds=1 pretrain_steps=4 schedule.max_steps=4  # smoke run
     python experiments/aaai19_real.py --sweep-dir DIR --collect-only   # tabulate finished runs

@@ -40,11 +40,7 @@ def inpaint_clips(
     """``system.inpaint`` on every clip of ``datamodule``'s ``split``: per clip, the scores of
     ``evaluation.score_clips`` and a dashboard row (dashboards.clip_row, with the hole PSNR)."""
     scores, rows = [], []
-    loader = {
-        "val": datamodule.val_dataloader,
-        "test": datamodule.test_dataloader,
-        "all": datamodule.all_dataloader,
-    }[split]()
+    loader = getattr(datamodule, f"{split}_dataloader")()
     for raw in track(loader, f"evaluating on {split}"):
         batch = datamodule.on_after_batch_transfer(raw, 0)
         clips = zip(batch["video"], batch["mask"], batch["path"], batch["start"], strict=True)

@@ -208,17 +208,13 @@ def _assign_splits(
         for clip, split in zip(free_clips, splits, strict=True):
             clip.split = split
         return clips
-    kept = [c for c in clips if c.video not in free_set]
     for clip in free_clips:
         boundary = time_boundary(videos[clip.video].num_frames, train_val_ratio)
         if clip.start + clip_len <= boundary:
             clip.split = "train"
         elif clip.start >= boundary:
             clip.split = "val"
-        else:
-            continue
-        kept.append(clip)
-    return sorted(kept, key=lambda c: (c.video, c.start))
+    return [c for c in clips if c.video not in free_set or c.split is not None]
 
 
 def _skip_summary(skipped: list[dict[str, str]]) -> str:

@@ -116,14 +116,15 @@ def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.cat(parts)
 
 
-def resize_holes(holes: Tensor, size: tuple[int, int]) -> Tensor:
-    """bool ``T,1,H,W`` -> float ``T,1,h,w``: a pixel is a hole if any source pixel is."""
+def resize_holes(holes: Tensor, size: tuple[int, int], coverage: float | str = "any") -> Tensor:
+    """bool ``T,1,H,W`` -> float ``T,1,h,w``: a pixel is a hole if any source pixel is
+    (``coverage="any"``) or if at least ``coverage`` of its area is (the ICCV'19 code: 0.5)."""
     parts = []
     for start in range(0, holes.shape[0], RESIZE_FRAMES):
         area = holes[start : start + RESIZE_FRAMES].float()
         if tuple(area.shape[-2:]) != tuple(size):
             area = F.interpolate(area, size=size, mode="area")
-        parts.append((area > 0).float())
+        parts.append((area > 0 if coverage == "any" else area >= float(coverage)).float())
     return torch.cat(parts)
 
 

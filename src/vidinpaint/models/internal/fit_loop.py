@@ -27,7 +27,9 @@ from vidinpaint.atomic import atomic_path
 from vidinpaint.errors import check_video_mask
 from vidinpaint.flow import video_flows
 from vidinpaint.models import METHODS
+from vidinpaint.models.classic import propagate_fill
 from vidinpaint.models.internal.dip import BestIterates
+from vidinpaint.models.internal.options import FlowOptions
 from vidinpaint.models.internal.windows import (
     FlowTargets,
     Window,
@@ -36,6 +38,7 @@ from vidinpaint.models.internal.windows import (
     all_windows,
     middle_window,
 )
+from vidinpaint.models.propagation import fill_harmonic
 from vidinpaint.nets.skipnet import make_noise
 
 if TYPE_CHECKING:
@@ -124,7 +127,9 @@ def fit_network(
         intervals = system.intervals if system.uses_flow else (1,)
         directions = ("f", "b") if system.uses_flow else ("f",)
         windows = all_windows(num_frames, batch_frames, intervals, directions)
-        middle = middle_window(num_frames, batch_frames) if options.middle_batch else None
+        middle = None
+        if options.middle_batch:
+            middle = middle_window(num_frames, batch_frames, centred=not system.uses_flow)
         sampler = WindowSampler(
             windows,
             options.iters_per_batch,
@@ -139,9 +144,13 @@ def fit_network(
             flow = system.flow_options
             cache = Path(flow.cache) / "flows.pt" if flow.cache else None
             estimated = video_flows(
-                video, system.intervals, flow.method, flow.raft_weights, cache_path=cache
+                flow_input(video, hole, flow),
+                system.intervals,
+                flow.method,
+                flow.raft_weights,
+                cache_path=cache,
             )
-            flows = FlowTargets(estimated, hole, normalize=flow.normalize)
+            flows = FlowTargets(estimated, hole, normalize=flow.normalize, margin=flow.valid_margin)
     data = WindowDataset(video, hole, noise, flows)
     log.info(
         "%s: %d frames %dx%d, %d epochs x %d iterations",
@@ -171,6 +180,17 @@ def fit_network(
         system.cpu()
         return system.best_iterates.images(num_frames)
     return system.generate(noise, batch_frames, device)
+
+
+def flow_input(video: Tensor, hole: Tensor, options: FlowOptions) -> Tensor:
+    """The frames ``T,3,H,W`` the flows are estimated on: ``video`` (its holes already hold
+    the mean known colour) with the holes filled as ``options.fill`` says."""
+    if options.fill == "harmonic":
+        return fill_harmonic(video, hole)
+    if options.fill == "propagate":
+        filled, _ = propagate_fill(video, hole, options.method, options.raft_weights)
+        return filled
+    return video
 
 
 def train(

@@ -13,6 +13,7 @@ from vidinpaint.flow import FLOW_METHODS
 from vidinpaint.models import speed
 from vidinpaint.models.internal.windows import EPOCH_MODES
 
+FLOW_FILLS = ("mean", "harmonic", "propagate")
 PRECISIONS = (speed.AUTO, speed.FP32, speed.BF16)
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 
@@ -91,15 +92,25 @@ class FlowOptions:
         method, raft_weights: the estimator (``dis``: OpenCV; ``raft``: a local weights file).
         cache: folder where estimated flows are cached (None: not cached on disk).
         normalize: divide flows by their per-interval maximum |flow| (the code).
+        fill: what the hole shows to the flow estimator (``FLOW_FILLS``): ``mean`` (each
+            frame's mean known colour, as the network's input frames), ``harmonic`` (the
+            smoothest fill from the hole's border) or ``propagate`` (the propagate method's fill).
+        valid_margin: pixels around the hole (and its warped twin) left out of L_f, where the
+            estimated flow follows the fill rather than the scene.
     """
 
     method: str = "dis"
     raft_weights: str | None = None
     cache: str | None = None
     normalize: bool = True
+    fill: str = "mean"
+    valid_margin: int = 0
 
     def __post_init__(self) -> None:
         check_choice("flow.method", self.method, FLOW_METHODS)
+        check_choice("flow.fill", self.fill, FLOW_FILLS)
+        if self.valid_margin < 0:
+            raise ValueError(f"flow.valid_margin must be >= 0, got {self.valid_margin}")
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,8 @@ class InternalLearningSystem(L.LightningModule):
         return out["loss"]
 
     # ---------------------------------------------------------------- users
-    def fill_holes(self, video: Tensor, hole: Tensor) -> Tensor:
+    @staticmethod
+    def fill_holes(video: Tensor, hole: Tensor) -> Tensor:
         """``video`` ``T,3,H,W`` with its hole pixels (``hole`` ``T,1,H,W``, 1 = hole)
         replaced by each frame's mean known colour (the paper): nothing reads them after."""
         known = 1 - hole

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
@@ -70,9 +71,12 @@ def all_windows(
     ]
 
 
-def middle_window(num_frames: int, batch_frames: int) -> Window:
-    """The code's "median batch": stride 1, forward, from frame T // 2 (kept inside the video)."""
-    return Window(min(num_frames // 2, num_frames - batch_frames), batch_frames, 1, "f")
+def middle_window(num_frames: int, batch_frames: int, centred: bool = False) -> Window:
+    """The code's "median batch": stride 1, forward, kept inside the video, from frame T // 2
+    (DIP-Vid-Flow's loop) or, ``centred``, from (T - (N - 1)) // 2, i.e. (T - 4) // 2 for
+    N = 5 (the DIP-Vid and DIP-Vid-3DCN loops)."""
+    start = (num_frames - (batch_frames - 1)) // 2 if centred else num_frames // 2
+    return Window(min(start, num_frames - batch_frames), batch_frames, 1, "f")
 
 
 class WindowSampler(Sampler[Window]):
@@ -167,18 +171,26 @@ class FlowTargets:
       normalising (the code's per-interval max |flow| over both directions);
     - ``region(t, d)[s]``: hole of i united with the hole of j warped to i (the code's
       ``mask_flow``), where the consistency loss applies;
-    - ``valid(t, d)[s]``: outside ``region`` and forward-backward consistent, where the flow
-      loss applies (both endpoints known, not occluded).
+    - ``valid(t, d)[s]``: outside ``region`` grown by ``margin`` pixels and forward-backward
+      consistent, where the flow loss applies (both endpoints known, not occluded, and not in
+      the band around the hole where the estimated flow follows the hole's fill).
 
     Args:
         flows: ``flow.video_flows`` output for ``intervals``.
         hole: (T,1,H,W), 1 = hole.
         normalize: divide flows by the per-interval maximum |flow|.
+        margin: pixels (a square of side 2 margin + 1) ``region`` is grown by for ``valid``.
     """
 
     def __init__(
-        self, flows: dict[tuple[int, str], Tensor], hole: Tensor, normalize: bool = True
+        self,
+        flows: dict[tuple[int, str], Tensor],
+        hole: Tensor,
+        normalize: bool = True,
+        margin: int = 0,
     ) -> None:
+        if margin < 0:
+            raise ValueError(f"flow.valid_margin must be >= 0, got {margin}")
         self.scale: dict[int, float] = {}
         self._flow: dict[tuple[int, str], Tensor] = {}
         self._region: dict[tuple[int, str], Tensor] = {}
@@ -197,7 +209,12 @@ class FlowTargets:
             ):
                 warped_hole, _ = backward_warp(hole_j, flow)
                 region = torch.maximum(hole_i, (warped_hole > 0).float())
-                valid = (1 - region) * forward_backward_valid(flow, flow_back)
+                excluded = (
+                    F.max_pool2d(region, 2 * margin + 1, stride=1, padding=margin)
+                    if margin
+                    else region
+                )
+                valid = (1 - excluded) * forward_backward_valid(flow, flow_back)
                 key = (interval, direction)
                 self._flow[key] = flow / self.scale[interval]
                 self._region[key] = region.bool()

@@ -23,7 +23,9 @@ import logging
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from inspect import signature
+from multiprocessing import get_context
 from pathlib import Path
 
 import hydra
@@ -262,8 +264,8 @@ def markdown(record: dict) -> str:
             f"{schedule['il_batches_per_epoch']}, dip_iters={schedule['dip_iters']}, "
             f"dip_check_every={schedule['dip_check_every']}",
             "",
-            "| clip | method | " + " | ".join(COLUMNS) + " |",
-            "|---|---|" + "---:|" * len(COLUMNS),
+            "| clip | method | seed | " + " | ".join(COLUMNS) + " |",
+            "|---|---|---:|" + "---:|" * len(COLUMNS),
         ]
         for row in record["rows"]:
             if row["schedule"] != name:
@@ -277,10 +279,102 @@ def markdown(record: dict) -> str:
                 f"{row['seconds']:.0f}",
             ]
             clip = f"{row['clip']} ({size})"
-            lines.append(f"| {clip} | {row['method']} | " + " | ".join(cells) + " |")
+            seed = "-" if row["method"] in BASELINES else str(row.get("seed", "-"))
+            lines.append(f"| {clip} | {row['method']} | {seed} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += quality_cost(record)
+    lines += seeded_summary(record)
+    if len(record.get("seeds", [])) < 2:
+        lines += quality_cost(record)
     return "\n".join(lines)
+
+
+PAPER_ORDER = ("dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow")
+"""The ICCV'19 ablation's ordering, worst to best."""
+SUMMARY_SCORES = (("psnr_hole", 1.0, "{:.2f}"), ("ssim", 1.0, "{:.4f}"), ("ewarp", 1e3, "{:.3f}"))
+
+
+def entries(record: dict) -> dict[tuple[str, str], dict[str, list[float]]]:
+    """(clip, label) -> score -> the values over seeds; the label is the method, with the
+    schedule in brackets when it is not the first schedule that runs the method."""
+    first: dict[str, str] = {}
+    out: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for row in record["rows"]:
+        home = first.setdefault(row["method"], row["schedule"])
+        label = row["method"] if row["schedule"] == home else f"{row['method']} [{row['schedule']}]"
+        values = out.setdefault((row["clip"], label), {k: [] for k, _, _ in SUMMARY_SCORES})
+        for key, _, _ in SUMMARY_SCORES:
+            values[key].append(row[key])
+    return out
+
+
+def ordered(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean of b minus mean of a, and the larger std of the two (population std, 0 for one
+    value): a pair is ordered beyond 2 sigma when |gap| > 2 x that std."""
+    return float(np.mean(b) - np.mean(a)), float(max(np.std(a), np.std(b)))
+
+
+def seeded_summary(record: dict) -> list[str]:
+    """Mean +- std over seeds per clip and method, and which pairs are ordered beyond 2 sigma."""
+    if len(record.get("seeds", [])) < 2:
+        return []
+    table = entries(record)
+    head = " | ".join(key for key, _, _ in SUMMARY_SCORES)
+    lines = [
+        f"## mean ± std over seeds {record['seeds']}",
+        "",
+        "Population std; `telea` and `propagate` are deterministic (one run). `ewarp` x1e3.",
+        "",
+        f"| clip | method | n | {head} |",
+        "|---|---|---:|" + "---:|" * len(SUMMARY_SCORES),
+    ]
+    for (clip, label), values in table.items():
+        cells = []
+        for key, scale, fmt in SUMMARY_SCORES:
+            mean, std = np.mean(values[key]) * scale, np.std(values[key]) * scale
+            cells.append(f"{fmt.format(mean)} ± {fmt.format(std)}")
+        n = len(values["psnr_hole"])
+        lines.append(f"| {clip} | {label} | {n} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## orderings beyond 2 sigma",
+        "",
+        "Per clip, `gap` = mean of the second minus mean of the first; ordered when |gap| > 2 x "
+        "the larger std of the two (`x sigma` = |gap| / that std). Hole PSNR: higher is better; "
+        "ewarp: lower is better.",
+        "",
+        "| clip | pair | psnr gap (dB) | x sigma | psnr: second better beyond 2 sigma | ewarp gap "
+        "(x1e3) | x sigma | ewarp: second better beyond 2 sigma |",
+        "|---|---|---:|---:|---|---:|---:|---|",
+    ]
+    for clip, first, second in comparisons(table):
+        cells = []
+        for key, better in (("psnr_hole", 1), ("ewarp", -1)):
+            gap, std = ordered(table[(clip, first)][key], table[(clip, second)][key])
+            scale = 1e3 if key == "ewarp" else 1.0
+            times = abs(gap) / std if std > 0 else float("inf")
+            verdict = "yes" if better * gap > 0 and times > 2 else "no"
+            if better * gap < 0 and times > 2:
+                verdict = "no: the first, beyond 2 sigma"
+            cells += [f"{gap * scale:+.2f}", f"{times:.1f}", verdict]
+        lines.append(f"| {clip} | {first} -> {second} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def comparisons(table: dict) -> list[tuple[str, str, str]]:
+    """(clip, first, second): the paper's consecutive pairs, DIP-Vid-Flow against the classic
+    fills, and every variant against its method."""
+    pairs = []
+    for clip in dict.fromkeys(c for c, _ in table):
+        labels = [label for c, label in table if c == clip]
+        chain = [m for m in PAPER_ORDER if m in labels]
+        pairs += [(clip, a, b) for a, b in zip(chain, chain[1:])]
+        if "dip_vid_flow" in labels:
+            pairs += [(clip, "dip_vid_flow", b) for b in BASELINES if b in labels]
+        for label in labels:
+            method = label.split(" [")[0]
+            if label != method and method in labels:
+                pairs.append((clip, method, label))
+    return pairs
 
 
 def quality_cost(record: dict) -> list[str]:
@@ -312,43 +406,96 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def plain(cfg: DictConfig) -> dict:
+    """What a fit needs of a composed config, resolved (a worker process gets it)."""
+    return {
+        key: OmegaConf.to_container(cfg[key], resolve=True)
+        if OmegaConf.is_config(cfg[key])
+        else cfg[key]
+        for key in ("model", "schedule", "benchmark", "resolution", "mask_coverage", "seed")
+    }
+
+
+def fit_tasks(overrides: list[str], bench: dict, seeds: list[int]) -> list[dict]:
+    """Every (seed, schedule, method, clip) to run, seed-major (a stopped run has whole seeds);
+    ``telea`` and ``propagate`` are deterministic: once, under the first seed."""
+    tasks = []
+    for seed in seeds:
+        for name in bench["schedules"]:
+            extra = bench["variants"].get(name, [f"schedule={name}"])
+            for method in bench["methods"].get(name, [*BASELINES, *sweep_methods()]):
+                if method in BASELINES and seed != seeds[0]:
+                    continue
+                per_method = (bench.get("method_overrides") or {}).get(method, [])
+                cfg = compose_config(
+                    [*overrides, f"method={method}", *extra, *per_method, f"seed={seed}"]
+                )
+                for clip in bench["clips"]:
+                    curve = bench["curve_every"] if clip["clip"] == bench["curve_clip"] else 0
+                    tasks.append(
+                        {"schedule": name, "method": method, "clip": clip, "seed": seed}
+                        | {"config": plain(cfg), "curve_every": curve}
+                    )
+    return tasks
+
+
+def run_task(task: dict, threads: int = 0) -> tuple[dict, np.ndarray]:
+    """One fit of ``fit_tasks`` scored (its row) and its thumbnail; ``threads`` > 0: the torch
+    thread count of this process."""
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = OmegaConf.create(task["config"])
+    bench, clip = cfg.benchmark, task["clip"]
+    size = tuple(int(s) for s in cfg.resolution)
+    samples = Path(bench.samples_dir)
+    video = load_clip(samples / clip["clip"], bench.frames, size)
+    mask = clip_mask(clip["mask"], samples, bench.frames, size, bench.box, cfg.mask_coverage)
+    scores, done = run_one(cfg, video, mask, task["curve_every"])
+    row = {"schedule": task["schedule"], "method": task["method"], "clip": clip["clip"]}
+    row |= {"seed": task["seed"], **scores}
+    return row, dashboards.thumbnail(video, mask, done, video)
+
+
 def main(overrides: list[str]) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     base = compose_config(overrides)
     bench = OmegaConf.to_container(base.benchmark, resolve=True)
-    size = tuple(int(s) for s in base.resolution)
+    seeds = [int(s) for s in bench.get("seeds") or [base.seed]]
     record = {
         "command": " ".join(["python experiments/iccv19_ablation.py", *overrides]),
+        "date": time.strftime("%Y-%m-%d"),
         "benchmark": bench,
-        "resolution": list(size),
+        "resolution": [int(s) for s in base.resolution],
+        "seeds": seeds,
         "schedules": {},
         "rows": [],
     }
-    thumbnails: list[np.ndarray] = []  # one per row, for the dashboard
     results = Path(bench["results"])
     results = results if results.is_absolute() else ROOT / results
-    samples = Path(bench["samples_dir"])
-    clips = {
-        c["clip"]: (
-            load_clip(samples / c["clip"], bench["frames"], size),
-            clip_mask(c["mask"], samples, bench["frames"], size, bench["box"], base.mask_coverage),
-        )
-        for c in bench["clips"]
-    }
-    for name in bench["schedules"]:
-        extra = bench["variants"].get(name, [f"schedule={name}"])
-        for method in bench["methods"].get(name, [*BASELINES, *sweep_methods()]):
-            cfg = compose_config([*overrides, f"method={method}", *extra])
-            record["schedules"][name] = OmegaConf.to_container(cfg.schedule)
-            for clip, (video, mask) in clips.items():
-                log.info("%s / %s / %s", name, method, clip)
-                curve_every = bench["curve_every"] if clip == bench["curve_clip"] else 0
-                scores, done = run_one(cfg, video, mask, curve_every)
-                row = {"schedule": name, "method": method, "clip": clip, **scores}
-                thumbnails.append(dashboards.thumbnail(video, mask, done, video))
-                log.info("%s", row)
-                record["rows"].append(row)
-                write_results(results, record)  # after every row: a stopped run keeps its rows
+    tasks = fit_tasks(overrides, bench, seeds)
+    for task in tasks:
+        record["schedules"][task["schedule"]] = task["config"]["schedule"]
+    done: list[tuple[int, dict, np.ndarray]] = []  # (task index, row, thumbnail)
+    start = time.perf_counter()
+
+    def keep(index: int, row: dict, thumb: np.ndarray) -> None:
+        log.info("%s", {k: v for k, v in row.items() if k != "curve"})
+        done.append((index, row, thumb))
+        done.sort(key=lambda item: item[0])
+        record["rows"] = [r for _, r, _ in done]
+        record["wall_seconds"] = time.perf_counter() - start
+        write_results(results, record)  # after every row: a stopped run keeps its rows
+
+    jobs = int(bench.get("jobs") or 1)
+    if jobs == 1:
+        for index, task in enumerate(tasks):
+            keep(index, *run_task(task))
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(run_task, task, 1): i for i, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                keep(futures[future], *future.result())
+    thumbnails = [t for _, _, t in done]
     log.info("wrote %s.{md,json}", results)
     if bench["curve_clip"]:
         plot_quality_per_minute(record, results.with_name(f"{results.name}_quality.png"))

@@ -151,3 +151,20 @@ def test_a_schedule_holds_step_counts_only(schedule):
     assert values and all(type(v) in (int, float) for v in values.values()), values
     for path in CONF_DIR.rglob("*.yaml"):
         assert "oc.select:schedule" not in path.read_text(), path
+
+
+def test_schedule_fast_shortens_the_papers_internal_fit_without_changing_its_shape():
+    """Same iterations per window, window sampling, window size and intervals as
+    schedule=paper; only the number of epochs, windows per epoch and DIP's count are cut."""
+    fast, paper = (
+        compose_config("inpaint", ["method=dip_vid_flow", f"schedule={name}", "input=x", "mask=y"])
+        for name in ("fast", "paper")
+    )
+    same = ("iters_per_batch", "epoch_mode", "middle_batch", "batch_frames", "intervals", "lr")
+    for key in same:
+        assert fast.model.fit[key] == paper.model.fit[key], key
+    assert fast.model.fit.iters_per_batch == 100
+    cut = ("epochs", "batches_per_epoch", "dip_iters")
+    assert all(fast.model.fit[k] <= paper.model.fit[k] for k in cut)
+    windows = fast.model.fit.epochs * (fast.model.fit.batches_per_epoch + 1)
+    assert windows * fast.model.fit.iters_per_batch == 2000

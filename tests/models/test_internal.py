@@ -472,3 +472,94 @@ def test_bad_options_are_one_line_errors(options, message):
 def test_the_constructor_takes_a_few_option_groups():
     parameters = inspect.signature(InternalLearningSystem).parameters
     assert list(parameters) == ["method", "fit", "loss", "flow", "speed", "pad_mode"]
+
+
+# ---------------------------------------------------------------- ICCV'19 code fidelity
+def test_the_baselines_middle_window_is_centred_as_the_code_does():
+    """DIP-Vid(-3DCN)'s loop trains frames (T-4)//2 .. +4 last, DIP-Vid-Flow's from T//2."""
+    for num_frames in (5, 8, 9, 20, 21):
+        centred = middle_window(num_frames, 5, centred=True)
+        assert centred.start == min((num_frames - 4) // 2, num_frames - 5)
+        assert middle_window(num_frames, 5).start == min(num_frames // 2, num_frames - 5)
+    assert middle_window(20, 5, centred=True) == Window(8, 5, 1, "f")
+    assert middle_window(20, 5) == Window(10, 5, 1, "f")
+
+
+@pytest.mark.parametrize(("method", "start"), [("dip_vid", 5), ("dip_vid_flow", 7)])
+def test_a_fit_trains_its_methods_middle_window_last(method, start, monkeypatch):
+    """14 frames: DIP-Vid ends every epoch on the window from (14-4)//2 = 5, DIP-Vid-Flow on
+    the one from 14//2 = 7 (recorded where the fit loop builds each window's batch)."""
+    from vidinpaint.models.internal import fit_loop
+
+    seen: list[Window] = []
+    original = fit_loop.window_batch
+
+    def record(system, data, window, device):
+        seen.append(window)
+        return original(system, data, window, device)
+
+    monkeypatch.setattr(fit_loop, "window_batch", record)
+    video = torch.rand(14, 3, 64, 64)
+    mask = torch.zeros(14, 1, 64, 64)
+    mask[:, :, 20:30, 20:30] = 1
+    tiny(method, epochs=1, iters_per_batch=1, batches_per_epoch=2).fit_video(
+        video, mask, progress=False
+    )
+    assert seen[-1] == Window(start, 5, 1, "f")
+
+
+def test_the_flow_validity_margin_grows_the_excluded_region_by_a_square():
+    """valid = outside the region dilated by a (2m+1)^2 square (an independent loop), and
+    forward-backward consistent; the consistency region itself is unchanged."""
+    num, h, w = 3, 16, 24
+    hole = torch.zeros(num, 1, h, w)
+    hole[:, :, 6:9, 10:13] = 1
+    still = torch.zeros(num - 1, 2, h, w)
+    flows = {(1, "f"): still, (1, "b"): still}
+    for margin in (0, 1, 3):
+        targets = FlowTargets(flows, hole, normalize=False, margin=margin)
+        pairs = targets.pairs(Window(0, 3))
+        expected = torch.ones(h, w)
+        for y in range(h):
+            for x in range(w):
+                near = hole[
+                    0, 0, max(y - margin, 0) : y + margin + 1, max(x - margin, 0) : x + margin + 1
+                ]
+                if near.any():
+                    expected[y, x] = 0
+        assert torch.equal(pairs["flow_valid"][0, 0], expected), margin
+        assert torch.equal(pairs["flow_region"][0, 0], hole[0, 0])
+        assert int(expected.numel() - expected.sum()) == (3 + 2 * margin) ** 2
+    with pytest.raises(ValueError, match="valid_margin"):
+        FlowTargets(flows, hole, margin=-1)
+
+
+@pytest.mark.parametrize("fill", ["mean", "harmonic", "propagate"])
+def test_the_flow_estimator_sees_the_chosen_fill_and_never_the_hole(fill):
+    """flow_input: the known pixels as given; the hole as fill_holes (mean), as the harmonic
+    fill or as the propagate method's fill, whatever the hole held before."""
+    from vidinpaint.models.classic import propagate_fill
+    from vidinpaint.models.internal.fit_loop import flow_input
+    from vidinpaint.models.internal.options import FlowOptions
+    from vidinpaint.models.propagation import fill_harmonic
+
+    video, mask = synthetic_clip()
+    filled = InternalLearningSystem.fill_holes(video, mask)
+    out = flow_input(filled, mask, FlowOptions(fill=fill))
+    noisy = InternalLearningSystem.fill_holes(
+        torch.where(mask.bool(), torch.rand_like(video), video), mask
+    )
+    assert torch.equal(out, flow_input(noisy, mask, FlowOptions(fill=fill)))
+    known = ~mask.bool().expand_as(video)
+    assert torch.equal(out[known], video[known])
+    expected = {
+        "mean": filled,
+        "harmonic": fill_harmonic(filled, mask),
+        "propagate": propagate_fill(filled, mask)[0],
+    }[fill]
+    assert torch.allclose(out, expected)
+    others = [f for f in ("mean", "harmonic", "propagate") if f != fill]
+    for other in others:
+        assert not torch.allclose(out, flow_input(filled, mask, FlowOptions(fill=other)))
+    with pytest.raises(ValueError, match="flow.fill"):
+        FlowOptions(fill="telea")

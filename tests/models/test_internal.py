@@ -166,6 +166,11 @@ def test_flow_channel_order_matches_code():
     assert system.net.flow_head.conv.out_channels == 12
 
 
+def test_an_unknown_perceptual_input_is_one_line():
+    with pytest.raises(ValueError, match=r"^loss.perceptual_input must be one of .*'half'$"):
+        InternalLearningSystem("dip_vid", loss={"perceptual": 0, "perceptual_input": "half"})
+
+
 def test_missing_vgg_weights_stop_the_run(tmp_path):
     with pytest.raises(MissingWeightsError, match="model.loss.perceptual=0"):
         InternalLearningSystem(
@@ -399,14 +404,15 @@ def test_no_host_read_per_iteration(monkeypatch):
     assert counts[0] == counts[1], counts
 
 
-def test_cached_target_features_give_the_same_perceptual_loss(tmp_path):
+@pytest.mark.parametrize("perceptual_input", ["imagenet", "code"])
+def test_cached_target_features_give_the_same_perceptual_loss(tmp_path, perceptual_input):
     from vidinpaint.bench.training import random_vgg_weights
 
     video, mask = synthetic_clip()
     weights = str(random_vgg_weights(tmp_path))
-    system = InternalLearningSystem(
-        "dip_vid", loss={"perceptual": 0.01, "vgg_weights": weights}, pad_mode="replicate"
-    )
+    loss = {"perceptual": 0.01, "vgg_weights": weights, "perceptual_input": perceptual_input}
+    system = InternalLearningSystem("dip_vid", loss=loss, pad_mode="replicate")
+    assert system.perceptual.input_mode == perceptual_input
     batch = WindowDataset(video, mask, make_noise(T, H, W, 0))[Window(2, 3)]
     per_step = system.losses(batch)["perceptual"]
     system._target_features = system.perceptual.target_features(video)

@@ -62,16 +62,22 @@ def sweep_methods() -> list[str]:
 
 
 def clip_mask(
-    kind: str, samples_dir: Path, num_frames: int, size: tuple[int, int], box: float
+    kind: str,
+    samples_dir: Path,
+    num_frames: int,
+    size: tuple[int, int],
+    box: float,
+    coverage: float | str = "any",
 ) -> torch.Tensor:
     """(T,1,H,W) float: ``box_static``/``box_moving`` or a mask folder/video under
-    ``samples_dir`` (its first ``num_frames`` masks, resized to ``size``)."""
+    ``samples_dir`` (its first ``num_frames`` masks, resized to ``size`` with ``coverage``:
+    ``resize_holes``, the command's ``mask_coverage``)."""
     if kind in ("box_static", "box_moving"):
         return box_mask(num_frames, *size, kind, box)
     holes = read_masks(samples_dir / kind)
     if holes.shape[0] < num_frames:
         raise ValueError(f"{kind} has {holes.shape[0]} masks, benchmark.frames={num_frames}")
-    return resize_holes(holes[:num_frames], size)
+    return resize_holes(holes[:num_frames], size, coverage)
 
 
 def box_mask(num_frames: int, height: int, width: int, kind: str, box: float) -> torch.Tensor:
@@ -325,7 +331,7 @@ def main(overrides: list[str]) -> dict:
     clips = {
         c["clip"]: (
             load_clip(samples / c["clip"], bench["frames"], size),
-            clip_mask(c["mask"], samples, bench["frames"], size, bench["box"]),
+            clip_mask(c["mask"], samples, bench["frames"], size, bench["box"], base.mask_coverage),
         )
         for c in bench["clips"]
     }

@@ -264,7 +264,9 @@ def test_bad_shapes_and_masks_are_clear_errors():
 
 
 # ---------------------------------------------------------------- configs
-PAPER_LOSS = {"recon": 1.0, "flow": 0.1, "consistency": 1.0, "perceptual": 0.01}
+# the public code's loss weights: L_p for DIP-Vid-Flow only (the supplementary: the baselines
+# apply the image loss only), its VGG16 fed BGR in [0, 1]
+PAPER_LOSS = {"recon": 1.0, "flow": 0.1, "consistency": 1.0, "perceptual_input": "code"}
 
 
 @pytest.mark.parametrize("method", ["dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow"])
@@ -272,8 +274,10 @@ def test_paper_recipes_keep_the_papers_settings(method):
     cfg = compose_config("inpaint", [f"experiment=iccv19/{method}", "input=x", "mask=y"])
     model = cfg.model
     assert model.method == method and list(cfg.resolution) == [192, 384]
+    assert cfg.mask_coverage == 0.5  # the code: INTER_AREA resize, then > 127
     fit = model.fit
     assert {k: model.loss[k] for k in PAPER_LOSS} == PAPER_LOSS
+    assert model.loss.perceptual == (0.01 if method == "dip_vid_flow" else 0.0)
     assert (fit.lr, fit.batch_frames) == (1e-2, 5)
     assert list(fit.intervals) == ([1, 3, 5] if method == "dip_vid_flow" else [1])
     assert fit.epoch_mode == ("sampled" if method == "dip_vid_flow" else "sweep")
@@ -289,6 +293,7 @@ def test_method_configs_instantiate(method):
     assert isinstance(system, InternalLearningSystem) and system.method == method
     assert system.fit_options.epochs == cfg.schedule.il_epochs
     assert math.isclose(system.fit_options.lr, 1e-2) and system.perceptual is None
+    assert system.loss_weights.perceptual_input == "imagenet" and cfg.mask_coverage == "any"
     assert system.hparams.fit["intervals"] == list(cfg.model.fit.intervals)
 
 

@@ -72,8 +72,8 @@ def clip_mask(
     coverage: float | str = "any",
 ) -> torch.Tensor:
     """(T,1,H,W) float: ``box_static``/``box_moving`` or a mask folder/video under
-    ``samples_dir`` (its first ``num_frames`` masks, resized to ``size`` with ``coverage``,
-    as ``inference.resize_holes``)."""
+    ``samples_dir`` (its first ``num_frames`` masks, resized to ``size`` with ``coverage``:
+    ``resize_holes``, the command's ``mask_coverage``)."""
     if kind in ("box_static", "box_moving"):
         return box_mask(num_frames, *size, kind, box)
     holes = read_masks(samples_dir / kind)

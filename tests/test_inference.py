@@ -1,10 +1,12 @@
-"""Sliding windows and streaming: coverage, blending, known pixels, no seam at chunk borders."""
+"""Sliding windows and streaming: coverage, blending, known pixels, no seam at chunk borders;
+holes shrunk to the working size."""
 
 import pytest
 import torch
 
 from vidinpaint.inference import (
     blend_weights,
+    resize_holes,
     sliding_window,
     stream_inpaint,
     window_starts,
@@ -180,3 +182,31 @@ def test_short_stream_is_an_error():
     video, holes = brightening_video(6), centre_hole(6)
     with pytest.raises(ValueError, match="mask ended at frame 4, 6 were expected"):
         list(stream_inpaint(mean_known_fill, iter([video]), iter([holes[:4]]), 6, (24, 32), 8, 2))
+
+
+# a 4x4 mask whose 2x2 blocks are 1/4 (top left), 2/4 (top right), 3/4 (bottom left) and 0/4
+# (bottom right) hole
+QUARTERS = torch.tensor(
+    [
+        [1, 0, 1, 1],
+        [0, 0, 0, 0],
+        [1, 1, 0, 0],
+        [1, 0, 0, 0],
+    ],
+    dtype=torch.bool,
+).view(1, 1, 4, 4)
+
+
+@pytest.mark.parametrize(
+    ("coverage", "expected"),
+    [("any", [[1, 1], [1, 0]]), (0.5, [[0, 1], [1, 0]]), (0.75, [[0, 0], [1, 0]]), (1, 0)],
+)
+def test_resize_holes_keeps_a_pixel_by_its_hole_coverage(coverage, expected):
+    shrunk = resize_holes(QUARTERS.expand(3, -1, -1, -1), (2, 2), coverage)
+    assert torch.equal(shrunk, torch.tensor(expected).float().expand(3, 1, 2, 2))
+
+
+@pytest.mark.parametrize("coverage", [0, 1.5, -0.5, "half", True, None])
+def test_resize_holes_refuses_a_coverage_outside_any_or_0_to_1(coverage):
+    with pytest.raises(ValueError, match=r"^mask_coverage must be 'any' or in \(0, 1\], got"):
+        resize_holes(QUARTERS, (2, 2), coverage)

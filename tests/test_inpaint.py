@@ -101,6 +101,9 @@ BAD = {
     "resolution not a multiple of 64": ("video", "mask", ["resolution=[60,100]"], "multiples"),
     "external without checkpoint": ("video", "mask", ["method=combcn"], "needs ckpt=PATH"),
     "missing VGG16 weights": ("video", "mask", ["model.loss.perceptual=0.01"], "VGG16"),
+    "no mask coverage": ("video", "mask", ["mask_coverage=0"], "mask_coverage must be 'any' or"),
+    "mask coverage over 1": ("video", "mask", ["mask_coverage=1.5"], "in (0, 1], got 1.5"),
+    "mask coverage as a word": ("video", "mask", ["mask_coverage=half"], "got 'half'"),
     "overlap as long as a chunk": (
         "video",
         "mask",

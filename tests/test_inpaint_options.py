@@ -172,6 +172,38 @@ def test_frames_whose_mask_is_empty_are_not_sent_to_the_method(tmp_path, monkeyp
         assert torch.equal(result[t], frames[t])
 
 
+@pytest.mark.parametrize("coverage", ["any", "0.5", "0.75"])
+def test_mask_coverage_decides_the_holes_the_method_sees(tmp_path, monkeypatch, coverage):
+    """48x64 -> 24x32: a one-row line covers half of each 2x2 block it crosses, three dots a
+    quarter of theirs."""
+    frames = gradient_frames(2, 48, 64)
+    video = write_video(tmp_path / "in.mp4", frames, 12.0, lossless=True)
+    hole = np.zeros((48, 64), np.uint8)
+    hole[11, 10:22] = 255  # working row 5, columns 5-10
+    hole[30, [40, 44, 48]] = 255  # working row 15, columns 20, 22, 24
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    expected = torch.zeros(24, 32)
+    if coverage in ("any", "0.5"):
+        expected[5, 5:11] = 1
+    if coverage == "any":
+        expected[15, [20, 22, 24]] = 1
+    seen = []
+    inpaint_frames = ClassicSystem.inpaint
+
+    def record(self, video, hole, *args, **kwargs):
+        seen.append(hole)
+        return inpaint_frames(self, video, hole, *args, **kwargs)
+
+    monkeypatch.setattr(ClassicSystem, "inpaint", record)
+    inpaint(
+        tmp_path, video, tmp_path / "mask.png", "resolution=[24,32]", f"mask_coverage={coverage}"
+    )
+    if coverage == "0.75":
+        assert seen == []  # no hole left at the working size: the method is not called
+    else:
+        assert len(seen) == 1 and torch.equal(seen[0][:, 0], expected.expand(2, -1, -1))
+
+
 def test_sound_is_kept_with_a_frame_range_and_dropped_on_request(tmp_path):
     frames = gradient_frames(12, 48, 64)
     video = with_audio(tmp_path / "in.mp4", frames, 12)

@@ -202,26 +202,48 @@ def test_perceptual_loss_missing_weights_message(tmp_path):
         PerceptualLoss(str(tmp_path / "bad.pth"))
 
 
-def test_perceptual_loss_matches_independent_vgg_computation(vgg_weights):
+def torchvision_vgg_loss(weights_path, pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Sum over relu1_2, relu2_2, relu3_3 of the MSE of torchvision's vgg16 features of the
+    inputs as given (no mask), run by hand."""
     from torchvision.models import vgg16
 
     with torch.device("meta"):
         model = vgg16(weights=None)
     model = model.to_empty(device="cpu")
-    state = torch.load(vgg_weights, weights_only=True)
+    state = torch.load(weights_path, weights_only=True)
     model.features.load_state_dict(
         {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
     )
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     expected = 0.0
     with torch.no_grad():
-        a, b = (pred - mean) / std, (target - mean) / std
+        a, b = pred, target
         for start, stop in ((0, 4), (4, 9), (9, 16)):  # relu1_2, relu2_2, relu3_3
             a, b = model.features[start:stop](a), model.features[start:stop](b)
             expected += torch.nn.functional.mse_loss(a, b).item()
+    return expected
+
+
+def test_perceptual_loss_matches_independent_vgg_computation(vgg_weights):
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    expected = torchvision_vgg_loss(vgg_weights, (pred - mean) / std, (target - mean) / std)
     known = torch.ones(2, 1, 16, 16)
     assert PerceptualLoss(str(vgg_weights))(pred, target, known).item() == pytest.approx(
         expected, rel=1e-4
     )
+
+
+def test_perceptual_loss_code_input_is_unnormalised_bgr(vgg_weights):
+    """``code``: VGG16 sees the public code's BGR frames in [0, 1] as they are."""
+    pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    expected = torchvision_vgg_loss(vgg_weights, pred[:, [2, 1, 0]], target[:, [2, 1, 0]])
+    known = torch.ones(2, 1, 16, 16)
+    code = PerceptualLoss(str(vgg_weights), input_mode="code")
+    cached = code.target_features(target)
+    assert code(pred, target, known).item() == pytest.approx(expected, rel=1e-4)
+    assert code(pred, target, known, cached).item() == pytest.approx(expected, rel=1e-4)
+    imagenet = PerceptualLoss(str(vgg_weights), input_mode="imagenet")
+    assert imagenet(pred, target, known).item() != pytest.approx(expected, rel=0.1)
+    with pytest.raises(ValueError, match="one of \\('imagenet', 'code'\\), got 'rgb'"):
+        PerceptualLoss(str(vgg_weights), input_mode="rgb")

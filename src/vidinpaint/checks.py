@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from vidinpaint import models
 from vidinpaint.checkpoints import read_checkpoint
 from vidinpaint.errors import UserError
+from vidinpaint.inference import ANY_COVERAGE, Coverage, check_coverage
 from vidinpaint.resolution import check_resolution
 from vidinpaint.video_io import IMAGE_SUFFIXES
 from vidinpaint.video_write import check_codec
@@ -170,7 +171,8 @@ def check_inpaint_outputs(cfg: DictConfig) -> None:
 
 
 def check_inpaint_options(cfg: DictConfig) -> None:
-    """Before any decoding: chunking, ``resolution``, ``mask_dilate``, ``crop_margin``."""
+    """Before any decoding: chunking, ``resolution``, ``mask_dilate``, ``mask_coverage``,
+    ``crop_margin``."""
     chunk_frames, overlap = int(cfg.chunk_frames), int(cfg.chunk_overlap)
     if chunk_frames < 1 or not 0 <= overlap < chunk_frames:
         raise InputError(
@@ -179,6 +181,7 @@ def check_inpaint_options(cfg: DictConfig) -> None:
         )
     check_resolution(cfg)
     mask_dilation(cfg)
+    mask_coverage(cfg)
     margin = cfg.get("crop_margin")
     if margin is not None and int(margin) < 0:
         raise InputError(f"crop_margin must be >= 0 pixels or null, got {margin}")
@@ -190,6 +193,12 @@ def mask_dilation(cfg: DictConfig) -> int:
     if dilate < 0:
         raise InputError(f"mask_dilate must be >= 0 pixels, got {dilate}")
     return dilate
+
+
+def mask_coverage(cfg: DictConfig) -> Coverage:
+    """``mask_coverage``: how the holes are shrunk to the working size (``any`` or a number in
+    (0, 1], ``inference.resize_holes``)."""
+    return check_coverage(cfg.get("mask_coverage", ANY_COVERAGE))
 
 
 def frame_rate(cfg: DictConfig) -> float | None:

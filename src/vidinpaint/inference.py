@@ -30,6 +30,9 @@ Box = tuple[int, int, int, int]
 """``(top, bottom, left, right)`` pixel rows and columns of a frame region (ends excluded)."""
 RESIZE_FRAMES = 8
 """Frames resized or pasted at a time (bounds the float copies of full-size frames)."""
+ANY_COVERAGE = "any"
+"""``resize_holes``' default coverage: a pixel is a hole if any of its source pixels is."""
+Coverage = float | str
 
 
 def window_starts(num_frames: int, clip_len: int, overlap: int) -> list[int]:
@@ -116,15 +119,25 @@ def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.cat(parts)
 
 
-def resize_holes(holes: Tensor, size: tuple[int, int], coverage: float | str = "any") -> Tensor:
-    """bool ``T,1,H,W`` -> float ``T,1,h,w``: a pixel is a hole if any source pixel is
-    (``coverage="any"``) or if at least ``coverage`` of its area is (the ICCV'19 code: 0.5)."""
+def check_coverage(coverage: object) -> Coverage:
+    """``coverage`` of ``resize_holes``: ``any`` or a number in (0, 1]; else a ValueError."""
+    number = isinstance(coverage, int | float) and not isinstance(coverage, bool)
+    if coverage != ANY_COVERAGE and not (number and 0 < coverage <= 1):
+        raise ValueError(f"mask_coverage must be {ANY_COVERAGE!r} or in (0, 1], got {coverage!r}")
+    return coverage
+
+
+def resize_holes(holes: Tensor, size: tuple[int, int], coverage: Coverage = ANY_COVERAGE) -> Tensor:
+    """bool ``T,1,H,W`` -> float ``T,1,h,w``: a pixel is a hole if the fraction of its area
+    that is hole (area interpolation) is > 0 (``coverage="any"``) or >= ``coverage`` (a number
+    in (0, 1]; 0.5 is the public ICCV'19 code's INTER_AREA resize thresholded at 127)."""
+    check_coverage(coverage)
     parts = []
     for start in range(0, holes.shape[0], RESIZE_FRAMES):
         area = holes[start : start + RESIZE_FRAMES].float()
         if tuple(area.shape[-2:]) != tuple(size):
             area = F.interpolate(area, size=size, mode="area")
-        parts.append((area > 0 if coverage == "any" else area >= float(coverage)).float())
+        parts.append((area > 0 if coverage == ANY_COVERAGE else area >= coverage).float())
     return torch.cat(parts)
 
 
@@ -187,6 +200,7 @@ def stream_inpaint(
     chunk_frames: int,
     overlap: int,
     box: Box | None = None,
+    coverage: Coverage = ANY_COVERAGE,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """Inpaints a stream chunk by chunk; yields each frame once, in order, when it is final.
 
@@ -199,6 +213,7 @@ def stream_inpaint(
             chunk ends at the last frame, so it may share more).
         box: the frame region the method sees (brought to ``resolution``) and whose holes it
             fills, holding every hole (None: the whole frame).
+        coverage: how the holes are shrunk to ``resolution`` (``resize_holes``).
     Yields:
         ``(frames, holes, result)``: the input frames, their holes and the uint8 result (the
         up-sampled fill pasted into the holes), over consecutive ranges of at most
@@ -216,7 +231,7 @@ def stream_inpaint(
         chunk, chunk_holes = frame_buffer.take(start, stop), hole_buffer.take(start, stop)
         top, bottom, left, right = box or (0, chunk.shape[1], 0, chunk.shape[2])
         video = resize_frames(chunk[:, top:bottom, left:right], resolution)
-        hole = resize_holes(chunk_holes[..., top:bottom, left:right], resolution)
+        hole = resize_holes(chunk_holes[..., top:bottom, left:right], resolution, coverage)
         filled = complete(video, hole, index).float().cpu() if hole.any() else video
         if shared is not None:
             weight = ramp(shared.shape[0]).view(-1, 1, 1, 1)

@@ -37,7 +37,15 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from vidinpaint import CONF_DIR, checks, errors, evaluation, inpaint_many, models, runs
-from vidinpaint.inference import Box, ChunkFn, ForwardBuffer, stream_inpaint, window_starts
+from vidinpaint.inference import (
+    ANY_COVERAGE,
+    Box,
+    ChunkFn,
+    Coverage,
+    ForwardBuffer,
+    stream_inpaint,
+    window_starts,
+)
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import resolve_resolution
 from vidinpaint.selection import BoxMask, dilate_holes, is_box_spec, parse_range
@@ -216,6 +224,7 @@ def stream_spans(
     chunk_frames: int,
     overlap: int,
     box: Box | None = None,
+    coverage: Coverage = ANY_COVERAGE,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """``stream_inpaint`` over each run of filled frames (``fill``, one bool per frame); the
     other frames are handed on as they were read, with no hole. Yields ``(frames, holes,
@@ -245,6 +254,7 @@ def stream_spans(
             chunk_frames,
             overlap,
             box,
+            coverage,
         )
         first_chunk += len(window_starts(stop - start, chunk_frames, overlap))
 
@@ -309,6 +319,7 @@ def inpainted_chunks(
         int(cfg.chunk_frames),
         int(cfg.chunk_overlap),
         box,
+        checks.mask_coverage(cfg),
     )
     return video, chunks, state
 

@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from kornia.morphology import dilation
 from torch import Tensor, nn
 
+from vidinpaint.errors import check_choice
 from vidinpaint.flow import MissingWeightsError, backward_warp
 
 __all__ = [
+    "PERCEPTUAL_INPUTS",
     "MissingWeightsError",
     "PerceptualLoss",
     "consistency_loss",
@@ -32,6 +34,9 @@ __all__ = [
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PERCEPTUAL_INPUTS = ("imagenet", "code")
+"""What VGG16 sees: ``imagenet``: ImageNet-normalised RGB (what its weights were trained on);
+``code``: BGR in [0, 1], not normalised (the public code feeds its OpenCV frames as they are)."""
 
 
 def _check_clip(pred: Tensor, target: Tensor, mask: Tensor) -> None:
@@ -164,15 +169,19 @@ def load_vgg16_features(weights_path: str | None) -> nn.Sequential:
 class PerceptualLoss(nn.Module):
     """Internal learning L_p: VGG16 relu1_2, relu2_2, relu3_3 feature differences on known regions.
 
-    Inputs are ImageNet-normalised. The hole mask follows the network to each layer's resolution
-    a 3x3 dilation per conv (the conv's footprint; kornia, equal to a 3x3 stride-1 max-pool) and
-    a 2x2 stride-2 max-pool per pooling layer, i.e. the code's all-ones "mask network" > 0. Per
-    layer: mean over all elements of ((f(pred) - sg(f(target))) * known_l)^2; summed over the
-    three layers (code semantics). Weights come only from `weights_path`.
+    ``input_mode`` (``PERCEPTUAL_INPUTS``): VGG16's input for pred and target, ImageNet-normalised
+    RGB (``imagenet``) or the public code's BGR in [0, 1] (``code``). The hole mask follows the
+    network to each layer's resolution: a 3x3 dilation per conv (the conv's footprint; kornia,
+    equal to a 3x3 stride-1 max-pool) and a 2x2 stride-2 max-pool per pooling layer, i.e. the
+    code's all-ones "mask network" > 0. Per layer: mean over all elements of
+    ((f(pred) - sg(f(target))) * known_l)^2; summed over the three layers (code semantics).
+    Weights come only from `weights_path`.
     """
 
-    def __init__(self, weights_path: str | None) -> None:
+    def __init__(self, weights_path: str | None, input_mode: str = "imagenet") -> None:
         super().__init__()
+        check_choice("perceptual input", input_mode, PERCEPTUAL_INPUTS)
+        self.input_mode = input_mode
         self.features = load_vgg16_features(weights_path)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -184,7 +193,8 @@ class PerceptualLoss(nn.Module):
         return self
 
     def _features(self, images: Tensor) -> list[Tensor]:
-        x = (images - self.mean) / self.std
+        # code: RGB -> BGR, not normalised
+        x = images.flip(1) if self.input_mode == "code" else (images - self.mean) / self.std
         outputs = []
         for index, layer in enumerate(self.features):
             x = layer(x)

@@ -166,6 +166,11 @@ def test_flow_channel_order_matches_code():
     assert system.net.flow_head.conv.out_channels == 12
 
 
+def test_an_unknown_perceptual_input_is_one_line():
+    with pytest.raises(ValueError, match=r"^loss.perceptual_input must be one of .*'half'$"):
+        InternalLearningSystem("dip_vid", loss={"perceptual": 0, "perceptual_input": "half"})
+
+
 def test_missing_vgg_weights_stop_the_run(tmp_path):
     with pytest.raises(MissingWeightsError, match="model.loss.perceptual=0"):
         InternalLearningSystem(
@@ -259,7 +264,9 @@ def test_bad_shapes_and_masks_are_clear_errors():
 
 
 # ---------------------------------------------------------------- configs
-PAPER_LOSS = {"recon": 1.0, "flow": 0.1, "consistency": 1.0, "perceptual": 0.01}
+# the public code's loss weights: L_p for DIP-Vid-Flow only (the supplementary: the baselines
+# apply the image loss only), its VGG16 fed BGR in [0, 1]
+PAPER_LOSS = {"recon": 1.0, "flow": 0.1, "consistency": 1.0, "perceptual_input": "code"}
 
 
 @pytest.mark.parametrize("method", ["dip", "dip_vid", "dip_vid_3dcn", "dip_vid_flow"])
@@ -267,8 +274,10 @@ def test_paper_recipes_keep_the_papers_settings(method):
     cfg = compose_config("inpaint", [f"experiment=iccv19/{method}", "input=x", "mask=y"])
     model = cfg.model
     assert model.method == method and list(cfg.resolution) == [192, 384]
+    assert cfg.mask_coverage == 0.5  # the code: INTER_AREA resize, then > 127
     fit = model.fit
     assert {k: model.loss[k] for k in PAPER_LOSS} == PAPER_LOSS
+    assert model.loss.perceptual == (0.01 if method == "dip_vid_flow" else 0.0)
     assert (fit.lr, fit.batch_frames) == (1e-2, 5)
     assert list(fit.intervals) == ([1, 3, 5] if method == "dip_vid_flow" else [1])
     assert fit.epoch_mode == ("sampled" if method == "dip_vid_flow" else "sweep")
@@ -284,6 +293,7 @@ def test_method_configs_instantiate(method):
     assert isinstance(system, InternalLearningSystem) and system.method == method
     assert system.fit_options.epochs == cfg.schedule.il_epochs
     assert math.isclose(system.fit_options.lr, 1e-2) and system.perceptual is None
+    assert system.loss_weights.perceptual_input == "imagenet" and cfg.mask_coverage == "any"
     assert system.hparams.fit["intervals"] == list(cfg.model.fit.intervals)
 
 
@@ -399,14 +409,15 @@ def test_no_host_read_per_iteration(monkeypatch):
     assert counts[0] == counts[1], counts
 
 
-def test_cached_target_features_give_the_same_perceptual_loss(tmp_path):
+@pytest.mark.parametrize("perceptual_input", ["imagenet", "code"])
+def test_cached_target_features_give_the_same_perceptual_loss(tmp_path, perceptual_input):
     from vidinpaint.bench.training import random_vgg_weights
 
     video, mask = synthetic_clip()
     weights = str(random_vgg_weights(tmp_path))
-    system = InternalLearningSystem(
-        "dip_vid", loss={"perceptual": 0.01, "vgg_weights": weights}, pad_mode="replicate"
-    )
+    loss = {"perceptual": 0.01, "vgg_weights": weights, "perceptual_input": perceptual_input}
+    system = InternalLearningSystem("dip_vid", loss=loss, pad_mode="replicate")
+    assert system.perceptual.input_mode == perceptual_input
     batch = WindowDataset(video, mask, make_noise(T, H, W, 0))[Window(2, 3)]
     per_step = system.losses(batch)["perceptual"]
     system._target_features = system.perceptual.target_features(video)

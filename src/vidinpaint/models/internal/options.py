@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from vidinpaint.errors import check_choice
 from vidinpaint.flow import FLOW_METHODS
+from vidinpaint.losses import PERCEPTUAL_INPUTS
 from vidinpaint.models import speed
 from vidinpaint.models.internal.windows import EPOCH_MODES
 
@@ -70,6 +71,8 @@ class LossWeights:
 
     Attributes:
         vgg_weights: local VGG16 weights for L_p (needed when ``perceptual`` > 0).
+        perceptual_input: what VGG16 sees (``losses.PERCEPTUAL_INPUTS``): ``imagenet``
+            (normalised RGB) or ``code`` (the public code's BGR in [0, 1]).
     """
 
     recon: float = 1.0
@@ -77,11 +80,13 @@ class LossWeights:
     consistency: float = 1.0
     perceptual: float = 0.01
     vgg_weights: str | None = None
+    perceptual_input: str = "imagenet"
 
     def __post_init__(self) -> None:
         weights = (self.recon, self.flow, self.consistency, self.perceptual)
         if min(weights) < 0:
             raise ValueError(f"loss weights must be >= 0, got {weights}")
+        check_choice("loss.perceptual_input", self.perceptual_input, PERCEPTUAL_INPUTS)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,11 @@ class InternalLearningSystem(L.LightningModule):
         self.net.load_state_dict(self._initial_state(self.fit_options.seed))
         weights = self.loss_weights
         # raises MissingWeightsError (how to supply the file or set model.loss.perceptual=0)
-        self.perceptual = PerceptualLoss(weights.vgg_weights) if weights.perceptual > 0 else None
+        self.perceptual = (
+            PerceptualLoss(weights.vgg_weights, weights.perceptual_input)
+            if weights.perceptual > 0
+            else None
+        )
         # L_r of every iteration of the last fit (a DIP frame's run: dip_iters entries), kept
         # on the fit's device and read once at the end
         self.loss_history = torch.zeros(0)

@@ -278,6 +278,8 @@ def test_paper_recipes_keep_the_papers_settings(method):
     fit = model.fit
     assert {k: model.loss[k] for k in PAPER_LOSS} == PAPER_LOSS
     assert model.loss.perceptual == (0.01 if method == "dip_vid_flow" else 0.0)
+    assert model.loss.perceptual_input == "code"  # BGR in [0, 1]
+    assert (model.flow.fill, model.flow.valid_margin) == ("mean", 0)
     assert (fit.lr, fit.batch_frames) == (1e-2, 5)
     assert list(fit.intervals) == ([1, 3, 5] if method == "dip_vid_flow" else [1])
     assert fit.epoch_mode == ("sampled" if method == "dip_vid_flow" else "sweep")

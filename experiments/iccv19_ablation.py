@@ -239,10 +239,18 @@ def markdown(record: dict) -> str:
         "passes, one sweep each way) are the classic baselines, no learning (`psnr_known` -:",
         "they leave known",
         "pixels as they are); dip, dip_vid, dip_vid_3dcn, dip_vid_flow are the paper's methods",
-        "under the schedule of their table.",
-        "Each variant's overrides are in its heading (conf/experiment/iccv19/ablation.yaml",
-        f"explains them). Quality per minute on {bench['curve_clip']}:",
-        f"`{Path(bench['results']).name}_quality.png`.",
+        "under the schedule of their table, with the overrides of `benchmark.method_overrides`",
+        f"({overrides_text(bench)}). Each variant's overrides are in its heading",
+        "(conf/experiment/iccv19/ablation.yaml explains them). Masks are shrunk to the working",
+        "size as the code does (`mask_coverage=0.5`).",
+        *(
+            [
+                f"Quality per minute on {bench['curve_clip']}:",
+                f"`{Path(bench['results']).name}_quality.png`.",
+            ]
+            if bench.get("curve_clip")
+            else []
+        ),
         "",
         "Command (from the repository root):",
         "",
@@ -250,12 +258,17 @@ def markdown(record: dict) -> str:
         record["command"],
         "```",
         "",
+        f"Run of {record.get('date', '?')}: seeds {record.get('seeds', '-')}, "
+        f"{bench.get('jobs') or 1} fit(s) at once, each in its own process with one thread, on "
+        "the 2-core build machine; wall time of the whole run "
+        f"{record.get('wall_seconds', float('nan')) / 60:.1f} min.",
+        "",
         *record.get("notes", []),
     ]
     size = "x".join(str(s) for s in record["resolution"])
     for name in record["schedules"]:
         schedule = record["schedules"][name]
-        overrides = " ".join(bench["variants"].get(name, [f"schedule={name}"]))
+        overrides = " ".join(bench["variants"].get(name, [f"schedule={name}"])) or "no overrides"
         lines += [
             f"## schedule `{name}` ({overrides})",
             "",
@@ -375,6 +388,12 @@ def comparisons(table: dict) -> list[tuple[str, str, str]]:
             if label != method and method in labels:
                 pairs.append((clip, method, label))
     return pairs
+
+
+def overrides_text(bench: dict) -> str:
+    """``benchmark.method_overrides`` in words ("none" when empty)."""
+    extra = bench.get("method_overrides") or {}
+    return "; ".join(f"{m}: {' '.join(o)}" for m, o in extra.items()) or "none"
 
 
 def quality_cost(record: dict) -> list[str]:

@@ -13,7 +13,8 @@ is accepted:
     python experiments/iccv19_ablation.py
     python experiments/iccv19_ablation.py benchmark.frames=12 resolution=[128,256]
 
-Writes ``<benchmark.results>.md`` (tables + the exact command) and ``.json``.
+Writes ``<benchmark.results>.md`` (tables + the exact command) and ``.json`` after every fit;
+the same command run again after an interruption resumes: the fits already written are kept.
 """
 
 from __future__ import annotations
@@ -437,7 +438,8 @@ def plain(cfg: DictConfig) -> dict:
 
 def fit_tasks(overrides: list[str], bench: dict, seeds: list[int]) -> list[dict]:
     """Every (seed, schedule, method, clip) to run, seed-major (a stopped run has whole seeds);
-    ``telea`` and ``propagate`` are deterministic: once, under the first seed."""
+    ``telea`` and ``propagate`` are deterministic: once, under the first seed. A schedule of
+    ``benchmark.schedule_clips`` runs on the clips it lists only."""
     tasks = []
     for seed in seeds:
         for name in bench["schedules"]:
@@ -449,13 +451,36 @@ def fit_tasks(overrides: list[str], bench: dict, seeds: list[int]) -> list[dict]
                 cfg = compose_config(
                     [*overrides, f"method={method}", *extra, *per_method, f"seed={seed}"]
                 )
+                only = (bench.get("schedule_clips") or {}).get(name)
                 for clip in bench["clips"]:
+                    if only is not None and clip["clip"] not in only:
+                        continue
                     curve = bench["curve_every"] if clip["clip"] == bench["curve_clip"] else 0
                     tasks.append(
                         {"schedule": name, "method": method, "clip": clip, "seed": seed}
                         | {"config": plain(cfg), "curve_every": curve}
                     )
     return tasks
+
+
+def task_key(item: dict) -> tuple:
+    clip = item["clip"]["clip"] if isinstance(item["clip"], dict) else item["clip"]
+    return item["schedule"], item["method"], clip, item["seed"]
+
+
+def earlier_rows(results: Path, record: dict, tasks: list[dict]) -> list[tuple[int, dict]]:
+    """(task index, row) of the fits an interrupted run of the same command and settings
+    wrote to ``results``.json (``record`` takes its wall time); none when there is none."""
+    path = results.with_suffix(".json")
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    same = ("command", "benchmark", "resolution", "seeds", "schedules")
+    if any(earlier.get(key) != record[key] for key in same):
+        return []
+    record["wall_seconds"] = earlier.get("wall_seconds", 0.0)
+    index = {task_key(task): i for i, task in enumerate(tasks)}
+    return [(index[task_key(row)], row) for row in earlier["rows"] if task_key(row) in index]
 
 
 def run_task(task: dict, threads: int = 0) -> tuple[dict, np.ndarray]:
@@ -495,7 +520,12 @@ def main(overrides: list[str]) -> dict:
     for task in tasks:
         record["schedules"][task["schedule"]] = task["config"]["schedule"]
     done: list[tuple[int, dict, np.ndarray]] = []  # (task index, row, thumbnail)
-    start = time.perf_counter()
+    for index, row in earlier_rows(results, record, tasks):
+        done.append((index, row, np.zeros((1, 1, 3), np.uint8)))  # no thumbnail kept
+    start = time.perf_counter() - record.get("wall_seconds", 0.0)
+    pending = [i for i in range(len(tasks)) if i not in {index for index, _, _ in done}]
+    if done:
+        log.info("resuming %s: %d fits done, %d to run", results, len(done), len(pending))
 
     def keep(index: int, row: dict, thumb: np.ndarray) -> None:
         log.info("%s", {k: v for k, v in row.items() if k != "curve"})
@@ -507,11 +537,11 @@ def main(overrides: list[str]) -> dict:
 
     jobs = int(bench.get("jobs") or 1)
     if jobs == 1:
-        for index, task in enumerate(tasks):
-            keep(index, *run_task(task))
+        for index in pending:
+            keep(index, *run_task(tasks[index]))
     else:
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(run_task, task, 1): i for i, task in enumerate(tasks)}
+            futures = {pool.submit(run_task, tasks[i], 1): i for i in pending}
             for future in as_completed(futures):
                 keep(futures[future], *future.result())
     thumbnails = [t for _, _, t in done]

@@ -328,15 +328,11 @@ def main(argv: list[str]) -> dict:
     ]
     with ProcessPoolExecutor(options["jobs"], mp_context=get_context("spawn")) as pool:
         for done in as_completed([pool.submit(one_fit, task) for task in tasks]):
-            record["fits"].append(done.result())
+            fit = done.result()
+            log.info("%s seed %s: %.0f s", fit["clip"], fit["seed"], fit["seconds"])
+            record["fits"].append(fit)
             record["fits"].sort(key=lambda f: (f["clip"], f["seed"]))
             record["wall_seconds"] = time.perf_counter() - start
-            log.info(
-                "%s seed %s: %.0f s",
-                record["fits"][-1]["clip"],
-                done.result()["seed"],
-                done.result()["seconds"],
-            )
             write_atomic(RESULTS.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
             write_atomic(RESULTS.with_suffix(".md"), markdown(record))
     plot(record, RESULTS.with_suffix(".png"))

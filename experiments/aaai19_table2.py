@@ -1,7 +1,7 @@
 """Table 2 (top) of AAAI'19, or the quickstart's seeded mini Table 2, from one command.
 
     python experiments/aaai19_table2.py data.root=/data  [any vidinpaint-train override]
-    python experiments/aaai19_table2.py sweep=quickstart          # what `make train` runs
+    python experiments/aaai19_table2.py sweep=quickstart --jobs 3 # what `make train` runs
     python experiments/aaai19_table2.py sweep=quickstart seeds=1,2,3,4,5
 
 Runs 3DCN pre-training, then CombCN (joint, with that 3DCN) and 2DCN, once per seed, as two
@@ -73,6 +73,12 @@ def main() -> None:
     parser.add_argument(
         "--collect-only", action="store_true", help="tabulate the runs under --sweep-dir"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="seeds trained at once, each group in its own process (the cores shared out)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sweep = next(
@@ -81,7 +87,7 @@ def main() -> None:
     overrides = [o for o in args.overrides if not o.startswith("sweep=")]
     sweep_dir = (args.sweep_dir or reports.default_sweep_dir(sweep)).resolve()
     if not args.collect_only:
-        reports.run_stages(sweep, overrides, sweep_dir)
+        reports.run_stages(sweep, overrides, sweep_dir, args.jobs)
     runs = reports.collect_runs(sweep_dir)
     reports.plot_curves(sweep_dir, runs, sweep_dir / "curves.png")
     if sweep == "quickstart":

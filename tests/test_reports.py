@@ -42,6 +42,50 @@ def test_seed_lists_reach_the_sweep_as_one_value():
     assert reports.quote_seeds("model=combcn,cn2d") == "model=combcn,cn2d"
 
 
+def test_seeds_split_into_round_robin_groups_for_parallel_jobs():
+    assert reports.seed_groups("quickstart", [], 1) == [None]  # the sweep's own list
+    assert reports.seed_groups("quickstart", ["seeds=4,5"], 1) == ["4,5"]
+    assert reports.seed_groups("quickstart", [], 2) == ["1,3", "2"]  # conf/sweep: 1,2,3
+    assert reports.seed_groups("quickstart", [], 3) == ["1", "2", "3"]
+    assert reports.seed_groups("quickstart", ['seeds="1,2,3,4"'], 8) == ["1", "2", "3", "4"]
+
+
+def test_parallel_jobs_run_each_stage_as_one_process_per_seed_group(tmp_path, monkeypatch):
+    """Every group of a stage runs at once (all started before any is waited for), the
+    joint stage only after the pretrain stage, and each process gets a share of the cores."""
+    events = []
+
+    class Process:
+        def __init__(self, cmd, env):
+            self.stage = next(a for a in cmd if a.startswith("stage="))
+            seeds = [a for a in cmd if a.startswith("seeds=")]
+            events.append(("start", self.stage, seeds, env["OMP_NUM_THREADS"]))
+
+        def wait(self):
+            events.append(("wait", self.stage))
+            return 0
+
+    monkeypatch.setattr(reports.subprocess, "Popen", Process)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(reports.os, "cpu_count", lambda: 4)
+    reports.run_stages("quickstart", ["seeds=1,2,3", "logger=csv"], tmp_path, jobs=2)
+    threads = "2"
+    assert events == [
+        ("start", "stage=pretrain", ['seeds="1,3"'], threads),
+        ("start", "stage=pretrain", ["seeds=2"], threads),
+        ("wait", "stage=pretrain"),
+        ("wait", "stage=pretrain"),
+        ("start", "stage=joint", ['seeds="1,3"'], threads),
+        ("start", "stage=joint", ["seeds=2"], threads),
+        ("wait", "stage=joint"),
+        ("wait", "stage=joint"),
+    ]
+    failing = type("Failing", (Process,), {"wait": lambda self: 1})
+    monkeypatch.setattr(reports.subprocess, "Popen", failing)
+    with pytest.raises(subprocess.CalledProcessError):
+        reports.run_stages("quickstart", ["logger=csv"], tmp_path, jobs=3)
+
+
 def test_aggregate_is_mean_and_sample_std():
     stats = reports.aggregate([1.0, 2.0, 6.0])
     assert stats["mean"] == 3.0

@@ -13,10 +13,15 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from vidinpaint import CONF_DIR
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +46,57 @@ def quote_seeds(override: str) -> str:
     return override
 
 
-def run_stages(sweep: str, overrides: list[str], sweep_dir: Path) -> None:
-    """Runs the ``pretrain`` then the ``joint`` multirun of ``conf/sweep/<sweep>.yaml``."""
+def run_stages(sweep: str, overrides: list[str], sweep_dir: Path, jobs: int = 1) -> None:
+    """Runs the ``pretrain`` then the ``joint`` multirun of ``conf/sweep/<sweep>.yaml``.
+
+    ``jobs`` > 1: each stage's seeds are split into that many groups, each run by its own
+    process at once (round robin: seeds 1,2,3 with 2 jobs -> 1,3 and 2), with the machine's
+    cores shared out as their thread count unless ``OMP_NUM_THREADS`` is set.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     if not any(o.split("=")[0] in ("logger", "+logger") for o in overrides):
         overrides = [*overrides, "logger=[csv,wandb]"]
-    # seeds=1,2,3 is the sweep's list of run seeds, not a sweep over the key itself
-    overrides = [quote_seeds(o) for o in overrides]
+    groups = seed_groups(sweep, overrides, jobs)
+    env = dict(os.environ)
+    if len(groups) > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(groups)))
     for stage in ("pretrain", "joint"):
-        cmd = [
-            sys.executable,
-            "-m",
-            "vidinpaint.train",
-            f"sweep={sweep}",
-            f"stage={stage}",
-            f"hydra.sweep.dir={sweep_dir}",
-            *overrides,
+        commands = [
+            [
+                sys.executable,
+                "-m",
+                "vidinpaint.train",
+                f"sweep={sweep}",
+                f"stage={stage}",
+                f"hydra.sweep.dir={sweep_dir}",
+                # seeds=1,2,3 is the sweep's list of run seeds, not a sweep over the key itself
+                *(quote_seeds(o) for o in overrides if not o.startswith("seeds=")),
+                *([quote_seeds(f"seeds={group}")] if group is not None else []),
+            ]
+            for group in groups
         ]
-        log.info("stage %s: %s", stage, " ".join(cmd))
-        subprocess.run(cmd, check=True)
+        for cmd in commands:
+            log.info("stage %s: %s", stage, " ".join(cmd))
+        running = [subprocess.Popen(cmd, env=env) for cmd in commands]
+        failed = [cmd for cmd, proc in zip(commands, running) if proc.wait() != 0]
+        if failed:
+            raise subprocess.CalledProcessError(1, failed[0])
+
+
+def seed_groups(sweep: str, overrides: list[str], jobs: int) -> list[str | None]:
+    """The sweep's seeds (``seeds=`` of ``overrides``, else of ``conf/sweep/<sweep>.yaml``)
+    in ``jobs`` round-robin groups, each a comma list; ``[None]`` (the sweep's own seeds,
+    one process) for one job or a sweep without seeds."""
+    given = next((o.split("=", 1)[1] for o in overrides if o.startswith("seeds=")), None)
+    if jobs == 1:
+        return [given]
+    if given is None:
+        given = OmegaConf.load(Path(CONF_DIR) / "sweep" / f"{sweep}.yaml").get("seeds")
+    if given is None:
+        return [None]
+    seeds = [s.strip() for s in str(given).strip("'\"").split(",") if s.strip()]
+    return [",".join(seeds[i::jobs]) for i in range(min(jobs, len(seeds)))]
 
 
 def collect_runs(sweep_dir: Path) -> dict[str, dict]:

@@ -272,3 +272,30 @@ def test_split_by_is_passed_on_and_a_missing_test_split_is_an_error(video_folder
         dm.test_dataloader()
     with pytest.raises(ValueError, match="split_by must be one of"):
         _datamodule(video_folder, split_by="frames")
+
+
+def test_synthetic_videos_are_written_under_the_folder_lock(tmp_path, monkeypatch):
+    """Parallel seeds prepare the same folder: the writer holds the lock (another process's
+    non-blocking attempt fails meanwhile), and a prepared folder is not written again."""
+    import fcntl
+
+    from vidinpaint.data import adapters
+
+    held = []
+    write = adapters.write_synthetic_videos
+
+    def checked_write(root, *args):
+        with open(root / ".synthetic.lock", "a") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+        return write(root, *args)
+
+    monkeypatch.setattr(adapters, "write_synthetic_videos", checked_write)
+    adapter = SyntheticAdapter(num_videos=2, num_frames=4, frame_size=32, seed=1)
+    adapter.prepare(tmp_path)
+    adapter.prepare(tmp_path)
+    assert held == [True]
+    assert len(list(tmp_path.glob("video_*.mp4"))) == 2

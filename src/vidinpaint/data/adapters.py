@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from vidinpaint.atomic import exclusive
 from vidinpaint.data.sources import (
     Box,
     SourceError,
@@ -110,19 +111,20 @@ class SyntheticAdapter(Adapter):
         return root / "synthetic.json"
 
     def prepare(self, root: Path) -> None:  # noqa: B027 (optional hook)
+        """Writes the videos unless the folder holds these settings' (one process at a time)."""
         marker = self._marker(root)
         wanted = self.settings()
-        if marker.exists() and json.loads(marker.read_text()) == wanted:
-            return
-        root.mkdir(parents=True, exist_ok=True)
-        for old in root.glob("video_*.mp4"):
-            old.unlink()
-        write_synthetic_videos(
-            root, self.num_videos, self.num_frames, self.frame_size, self.seed, self.scene
-        )
-        tmp = marker.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(wanted))
-        tmp.replace(marker)
+        with exclusive(root / ".synthetic.lock"):
+            if marker.exists() and json.loads(marker.read_text()) == wanted:
+                return
+            for old in root.glob("video_*.mp4"):
+                old.unlink()
+            write_synthetic_videos(
+                root, self.num_videos, self.num_frames, self.frame_size, self.seed, self.scene
+            )
+            tmp = marker.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(wanted))
+            tmp.replace(marker)
 
     def find(self, root: Path) -> list[Candidate]:
         return [Candidate(p) for p in sorted(root.glob("video_*.mp4"))]

@@ -1,7 +1,8 @@
 """Table 2 (top) of AAAI'19, or the quickstart's seeded mini Table 2, from one command.
 
     python experiments/aaai19_table2.py data.root=/data  [any vidinpaint-train override]
-    python experiments/aaai19_table2.py sweep=quickstart --jobs 3 # what `make train` runs
+    python experiments/aaai19_table2.py sweep=quickstart          # what `make train` runs
+    python experiments/aaai19_table2.py sweep=quickstart --jobs 3 # the seeds at once
     python experiments/aaai19_table2.py sweep=quickstart seeds=1,2,3,4,5
 
 Runs 3DCN pre-training, then CombCN (joint, with that 3DCN) and 2DCN, once per seed, as two
@@ -79,7 +80,7 @@ def main() -> None:
         default=1,
         help="seeds trained at once, each group in its own process (the cores shared out)",
     )
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sweep = next(
         (o.split("=", 1)[1] for o in args.overrides if o.startswith("sweep=")), "aaai19_table2"

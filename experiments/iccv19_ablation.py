@@ -107,16 +107,28 @@ def load_clip(path: Path, num_frames: int, size: tuple[int, int]) -> torch.Tenso
     return resize_frames(frames[:num_frames], size)
 
 
-def score(raw: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """Scores of one clip; ``raw`` is the network output before pasting the known pixels."""
-    done = raw.clamp(0, 1) * mask + target * (1 - mask)
+def truth_flows(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward flow of the ground-truth clip (T-1,2,H,W) and where it is consistent."""
     fw = flow.estimate_flow(target[:-1], target[1:])
     bw = flow.estimate_flow(target[1:], target[:-1])
+    return fw, flow.forward_backward_valid(fw, bw)
+
+
+def score(
+    raw: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    flows: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """Scores of one clip; ``raw`` is the network output before pasting the known pixels;
+    ``flows``: ``truth_flows(target)`` when already computed (several outputs of one clip)."""
+    done = raw.clamp(0, 1) * mask + target * (1 - mask)
+    fw, valid = flows if flows is not None else truth_flows(target)
     return {
         "psnr_hole": float(metrics.psnr_masked(done, target, mask)),
         "ssim": float(metrics.ssim(done[None], target[None])),
         "psnr_known": float(metrics.psnr_masked(raw.clamp(0, 1), target, 1 - mask)),
-        "ewarp": metrics.ewarp(done, fw, flow.forward_backward_valid(fw, bw)),
+        "ewarp": metrics.ewarp(done, fw, valid),
     }
 
 

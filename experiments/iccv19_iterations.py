@@ -34,8 +34,16 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from iccv19_ablation import ROOT, clip_mask, compose_config, load_clip, run_one, write_atomic
-from vidinpaint import flow, metrics
+from iccv19_ablation import (
+    ROOT,
+    clip_mask,
+    compose_config,
+    load_clip,
+    run_one,
+    score,
+    truth_flows,
+    write_atomic,
+)
 from vidinpaint.models.internal import SIZE_MULTIPLE
 from vidinpaint.nets.skipnet import make_noise
 
@@ -91,21 +99,6 @@ def fit_config(overrides: list[str], seed: int, iterations: int) -> dict:
     }
 
 
-def scores(done: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, flows) -> dict:
-    fw, valid = flows
-    return {
-        "psnr_hole": float(metrics.psnr_masked(done, target, mask)),
-        "ssim": float(metrics.ssim(done[None], target[None])),
-        "ewarp": metrics.ewarp(done, fw, valid),
-    }
-
-
-def ground_truth_flows(video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    fw = flow.estimate_flow(video[:-1], video[1:])
-    bw = flow.estimate_flow(video[1:], video[:-1])
-    return fw, flow.forward_backward_valid(fw, bw)
-
-
 def one_fit(task: dict) -> dict:
     """Fits one (clip, seed) and scores its network at every checkpoint (worker process)."""
     torch.set_num_threads(1)
@@ -133,16 +126,14 @@ def one_fit(task: dict) -> dict:
         video.shape[0], height + pad_h, width + pad_w, seed=system.fit_options.noise_seed
     )
     batch_frames = min(system.fit_options.batch_frames, video.shape[0])
-    flows = ground_truth_flows(video)
+    flows = truth_flows(video)
     points = []
     for iteration in sorted(states):
         elapsed, net = states[iteration]
         system.net.load_state_dict(net)
         raw = system.generate(noise, batch_frames, torch.device("cpu"))[..., :height, :width]
-        done = raw.clamp(0, 1) * mask + video * (1 - mask)
-        points.append(
-            {"iterations": iteration, "seconds": elapsed, **scores(done, video, mask, flows)}
-        )
+        point = {"iterations": iteration, "seconds": elapsed}
+        points.append(point | score(raw, video, mask, flows))
     return {"clip": task["clip"], "seed": task["seed"], "seconds": seconds, "points": points}
 
 

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from rich.progress import track
 
 from vidinpaint import CONF_DIR, checks, dashboards, errors, evaluation, models, runs
+from vidinpaint.models import speed
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 @errors.one_line_errors(COMMAND)
 def hydra_main(cfg: DictConfig) -> None:
+    log.info(speed.keep_freed_memory())
     evaluate(cfg)
 
 

@@ -46,6 +46,7 @@ from vidinpaint.inference import (
     stream_inpaint,
     window_starts,
 )
+from vidinpaint.models import speed
 from vidinpaint.models.internal import FitCheckpoint
 from vidinpaint.resolution import resolve_resolution
 from vidinpaint.selection import BoxMask, dilate_holes, is_box_spec, parse_range
@@ -376,6 +377,7 @@ def score_or_exit(cfg: DictConfig, output: Path) -> float:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="inpaint")
 def hydra_main(cfg: DictConfig) -> float | None:
     """Returns the hole PSNR against ``gt`` when it is set: the objective of Optuna sweeps."""
+    log.info(speed.keep_freed_memory())
     output = run_or_exit(cfg)
     return score_or_exit(cfg, output) if cfg.gt else None
 

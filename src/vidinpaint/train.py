@@ -17,6 +17,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from vidinpaint import CONF_DIR, checkpoints, checks, errors, runs
+from vidinpaint.models import speed
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 @errors.one_line_errors(COMMAND)
 def hydra_main(cfg: DictConfig) -> float | None:
+    log.info(speed.keep_freed_memory())
     return train(cfg).get("val/l1_hole")
 
 

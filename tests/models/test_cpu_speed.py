@@ -1,10 +1,15 @@
 """CPU speed defaults (``models/speed.py``): bf16 autocast chosen at start where the CPU has
 bf16 units (the detection is monkeypatched: supported / unsupported), turned off by
 ``precision=32-true``; channels-last 2D networks. On tiny inputs the outputs equal fp32's
-within the stated tolerances. No timing here."""
+within the stated tolerances. The allocator setting (``keep_freed_memory``): its switches,
+and the page faults it saves, counted in a child process. No timing here."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -168,3 +173,86 @@ def test_cpu_autocast_is_off_inside_a_3d_network():
             inside = torch.is_autocast_enabled("cpu")
         outside = torch.is_autocast_enabled("cpu")
     assert outside and not inside
+
+
+# A 64 MiB block, allocated and freed 8 times: glibc mmaps it (over its 32 MiB threshold) and
+# unmaps it when freed unless keep_freed_memory() is in force; the child prints the page
+# faults of the 8 allocations + first touches after a first one.
+FAULTS_CHILD = """
+import resource, sys, torch
+from vidinpaint.models import speed
+if sys.argv[1] == "keep":
+    print(speed.keep_freed_memory(), file=sys.stderr)
+torch.ones(1 << 24).sum()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(8):
+    torch.ones(1 << 24).sum()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+PAGES = (1 << 26) // 4096
+
+
+def faults_of_a_reused_block(mode: str) -> int:
+    env = {**os.environ, "PYTHONPATH": str(Path(speed.__file__).parents[2])}
+    env.pop(speed.MALLOC_ENV, None)
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTS_CHILD, mode], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc")
+def test_kept_memory_is_reused_without_new_page_faults():
+    system, kept = faults_of_a_reused_block("system"), faults_of_a_reused_block("keep")
+    # 64 MiB = 16,384 pages of 4 KiB, faulted in anew each time by default; when kept, the block
+    # is reused (the heap grows once more at most: posix_memalign's padding can miss the block)
+    assert system >= 6 * PAGES, system
+    assert kept <= 2 * PAGES, (kept, system)
+
+
+class FakeLibc:
+    def __init__(self, accepts: bool = True) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.accepts = accepts
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append((param, value))
+        return int(self.accepts)
+
+
+@pytest.fixture
+def fake_libc(monkeypatch):
+    libc = FakeLibc()
+    monkeypatch.setattr(speed.ctypes, "CDLL", lambda name: libc)
+    monkeypatch.setattr(speed.ctypes.util, "find_library", lambda name: "libc.so.6")
+    monkeypatch.setattr(speed, "num_cuda_devices", lambda: 0)
+    monkeypatch.delenv(speed.MALLOC_ENV, raising=False)
+    return libc
+
+
+def test_keep_freed_memory_turns_off_mmap_and_trimming(fake_libc):
+    assert "kept for reuse" in speed.keep_freed_memory()
+    assert fake_libc.calls == [(speed.M_MMAP_MAX, 0), (speed.M_TRIM_THRESHOLD, -1)]
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [("env", "VIDINPAINT_MALLOC=system"), ("gpu", "GPUs present"), ("refused", "refused")],
+)
+def test_keep_freed_memory_leaves_malloc_alone(fake_libc, monkeypatch, setting, expected):
+    if setting == "env":
+        monkeypatch.setenv(speed.MALLOC_ENV, "system")
+    elif setting == "gpu":
+        monkeypatch.setattr(speed, "num_cuda_devices", lambda: 1)
+    else:
+        fake_libc.accepts = False
+    assert expected in speed.keep_freed_memory()
+    if setting != "refused":
+        assert fake_libc.calls == []
+
+
+def test_keep_freed_memory_without_glibc(fake_libc, monkeypatch):
+    monkeypatch.setattr(speed.ctypes.util, "find_library", lambda name: None)
+    assert "not glibc" in speed.keep_freed_memory()
+    assert fake_libc.calls == []

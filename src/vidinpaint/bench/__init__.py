@@ -26,6 +26,7 @@ from vidinpaint.bench.common import console, print_table, write_results
 from vidinpaint.bench.throughput import DATA_COLUMNS, bench_data
 from vidinpaint.bench.training import TRAIN_COLUMNS, bench_train
 from vidinpaint.errors import check_choice
+from vidinpaint.models import speed
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def hydra_main(cfg: DictConfig) -> None:
     if cfg.get("out"):
         checks.check_writable_folder(cfg.out, "out=")
+    log.info(speed.keep_freed_memory())
     run(cfg)
 
 

@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 train: install ## the quickstart: 3DCN, CombCN and 2DCN on synthetic videos, prints a mini Table 2
-	$(PY) experiments/aaai19_table2.py sweep=quickstart
+	$(PY) experiments/aaai19_table2.py sweep=quickstart --jobs 3
 
 test: install ## the default test tier (fast; no GPU, no sample videos needed)
 	WANDB_MODE=disabled OMP_NUM_THREADS=2 $(PY) -m pytest -q

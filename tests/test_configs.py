@@ -113,8 +113,9 @@ def test_sweep_stages_name_existing_recipes(sweep):
 
 
 def test_quickstart_settings():
-    """make train: the shimmer scene, a new hole in every frame, the paper's model settings
-    but weight decay, and the same step count for CombCN and the 2DCN."""
+    """make train: the shimmer scene, a new hole in every frame with the paper's sides
+    (37.5-50% of the frame), the paper's model settings but weight decay, and the same step
+    count for CombCN and the 2DCN."""
     cfg = compose_config("train", ["sweep=quickstart"])
     assert cfg.data.adapter.scene == "shimmer"
     assert cfg.data.mask._target_.endswith("BoxMask") and cfg.data.mask.per_frame is True
@@ -122,7 +123,8 @@ def test_quickstart_settings():
     assert cfg.model.ratio == 2 and cfg.model.lr == 1e-3 and cfg.model.weight_decay == 0.0
     assert cfg.model.guide_init == "default" and cfg.model.guide_paste_known is False
     assert cfg.stages.joint.model == "combcn,cn2d" and "schedule.max_steps" not in cfg.stages.joint
-    assert cfg.schedule.max_steps == 250 and cfg.pretrain_steps == 300
+    assert (cfg.data.mask.min_side, cfg.data.mask.max_side) == (0.375, 0.5)
+    assert cfg.schedule.max_steps == 200 and cfg.pretrain_steps == 200
     assert cfg.model.lr_schedule == "cosine"
 
 

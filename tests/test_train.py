@@ -8,12 +8,14 @@ import signal
 import subprocess
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch import Callback
 
 from helpers import TINY, compose_config, make_video, train_command
 from vidinpaint import runs
+from vidinpaint.callbacks import LastValidationStep
 from vidinpaint.eval import evaluate
 from vidinpaint.train import train
 from vidinpaint.video_io import read_video
@@ -80,6 +82,33 @@ def test_last_checkpoint_holds_the_last_step_whatever_checkpoint_every(tmp_path,
     result = train(train_cfg(tmp_path, data_dir, *overrides))
     ckpt = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 5 == result["global_step"]
+
+
+@pytest.mark.parametrize("max_steps, validations_after", [(4, 0), (5, 1)])
+def test_validation_after_fit_only_when_the_last_step_was_not_validated(
+    tmp_path, data_dir, monkeypatch, max_steps, validations_after
+):
+    """Validation every 2 steps: a 4-step fit validated its last step (its scores are the run's),
+    a 5-step fit did not (step 4), so its weights are validated once more."""
+    calls = []
+    original = pl.Trainer.validate
+    monkeypatch.setattr(
+        pl.Trainer, "validate", lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    )
+    cfg = train_cfg(tmp_path, data_dir, f"schedule.max_steps={max_steps}", "num_samples=0")
+    result = train(cfg)
+    assert len(calls) == validations_after
+    assert result["global_step"] == max_steps and 0 <= result["val/l1_hole"] <= 255
+
+
+def test_the_fits_last_validation_scores_as_a_validation_after_it(tmp_path, data_dir, monkeypatch):
+    """Skipping the validation after a fit loses nothing: the same seeded run, forced to
+    validate again (the step of the last validation forgotten), scores the same."""
+    skipped = train(train_cfg(tmp_path, data_dir, "num_samples=0", run="skipped"))
+    monkeypatch.setattr(LastValidationStep, "on_validation_end", lambda self, trainer, module: None)
+    again = train(train_cfg(tmp_path, data_dir, "num_samples=0", run="again"))
+    for key in ("val/l1_hole", "val/psnr", "val/ssim", "val/loss"):
+        assert skipped[key] == pytest.approx(again[key], rel=1e-4), key
 
 
 def test_eval_scores_a_checkpoint(tmp_path, data_dir):

@@ -104,3 +104,16 @@ class DataWait(Callback):
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._last_end = None  # the next training batch follows validation, not the loader
+
+
+class LastValidationStep(Callback):
+    """Remembers the global step of the last full validation while fitting (``step``; None
+    before the first), so that a run whose last step was validated need not validate the same
+    weights again afterwards."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self.step = trainer.global_step

@@ -17,6 +17,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from vidinpaint import CONF_DIR, checkpoints, checks, errors, runs
+from vidinpaint.callbacks import LastValidationStep
 from vidinpaint.models import speed
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(cfg.data)
     system = hydra.utils.instantiate(cfg.model)
     callbacks, loggers = runs.callbacks_and_loggers(cfg)
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    last_validation = LastValidationStep()
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=[*callbacks, last_validation], logger=loggers or False
+    )
     for logger in loggers:
         # resolved here: spawned DDP ranks cannot resolve Hydra's ${hydra:...} interpolations
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -44,7 +48,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             weights_only=True,
         )
     metrics = runs.scalar_metrics(trainer.callback_metrics)
-    if cfg.validate and not trainer.fast_dev_run:
+    # the fit's own validation at its last step already scored these weights
+    validated = last_validation.step == trainer.global_step and trainer.global_step > 0
+    if cfg.validate and not trainer.fast_dev_run and not validated:
         metrics.update(runs.scalar_metrics(trainer.validate(system, datamodule=datamodule)[0]))
     record = {
         "method": cfg.model.method,

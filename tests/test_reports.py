@@ -50,16 +50,19 @@ def test_seeds_split_into_round_robin_groups_for_parallel_jobs():
     assert reports.seed_groups("quickstart", ['seeds="1,2,3,4"'], 8) == ["1", "2", "3", "4"]
 
 
-def test_parallel_jobs_run_each_stage_as_one_process_per_seed_group(tmp_path, monkeypatch):
+def test_parallel_jobs_run_each_stage_as_one_process_per_seed_group(tmp_path, monkeypatch, caplog):
     """Every group of a stage runs at once (all started before any is waited for), the
-    joint stage only after the pretrain stage, and each process gets a share of the cores."""
+    joint stage only after the pretrain stage, each process gets a share of the cores and
+    writes to its own log file, and a failing one's log ends up in the error output."""
     events = []
 
     class Process:
-        def __init__(self, cmd, env):
+        def __init__(self, cmd, env, stdout, stderr):
             self.stage = next(a for a in cmd if a.startswith("stage="))
             seeds = [a for a in cmd if a.startswith("seeds=")]
             events.append(("start", self.stage, seeds, env["OMP_NUM_THREADS"]))
+            stdout.write(f"output of {self.stage} {seeds}\n")
+            assert stderr == subprocess.STDOUT
 
         def wait(self):
             events.append(("wait", self.stage))
@@ -80,10 +83,18 @@ def test_parallel_jobs_run_each_stage_as_one_process_per_seed_group(tmp_path, mo
         ("wait", "stage=joint"),
         ("wait", "stage=joint"),
     ]
+    logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert logs == [
+        f"{stage}_seeds_{g}.log" for stage in ("joint", "pretrain") for g in ("1-3", "2")
+    ]
+    assert (
+        tmp_path / "logs/joint_seeds_2.log"
+    ).read_text() == "output of stage=joint ['seeds=2']\n"
     failing = type("Failing", (Process,), {"wait": lambda self: 1})
     monkeypatch.setattr(reports.subprocess, "Popen", failing)
     with pytest.raises(subprocess.CalledProcessError):
         reports.run_stages("quickstart", ["logger=csv"], tmp_path, jobs=3)
+    assert "output of stage=pretrain ['seeds=1']" in caplog.text
 
 
 def test_aggregate_is_mean_and_sample_std():

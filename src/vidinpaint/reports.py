@@ -51,7 +51,9 @@ def run_stages(sweep: str, overrides: list[str], sweep_dir: Path, jobs: int = 1)
 
     ``jobs`` > 1: each stage's seeds are split into that many groups, each run by its own
     process at once (round robin: seeds 1,2,3 with 2 jobs -> 1,3 and 2), with the machine's
-    cores shared out as their thread count unless ``OMP_NUM_THREADS`` is set.
+    cores shared out as their thread count unless ``OMP_NUM_THREADS`` is set; each process
+    writes its output to ``<sweep_dir>/logs/<stage>_seeds_<group>.log`` (a failing one's last
+    lines are printed).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
@@ -78,10 +80,31 @@ def run_stages(sweep: str, overrides: list[str], sweep_dir: Path, jobs: int = 1)
         ]
         for cmd in commands:
             log.info("stage %s: %s", stage, " ".join(cmd))
-        running = [subprocess.Popen(cmd, env=env) for cmd in commands]
-        failed = [cmd for cmd, proc in zip(commands, running) if proc.wait() != 0]
-        if failed:
-            raise subprocess.CalledProcessError(1, failed[0])
+        if len(commands) == 1:
+            if subprocess.Popen(commands[0], env=env).wait() != 0:
+                raise subprocess.CalledProcessError(1, commands[0])
+            continue
+        logs = [job_log(sweep_dir, stage, group) for group in groups]
+        log.info(
+            "stage %s: %d processes at once, their output in %s", stage, len(logs), logs[0].parent
+        )
+        running = []
+        for cmd, path in zip(commands, logs):
+            with path.open("w") as out:
+                running.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
+        for cmd, path, proc in zip(commands, logs, running):
+            if proc.wait() != 0:
+                tail = path.read_text(errors="replace").splitlines()[-20:]
+                log.error("stage %s failed, the end of %s:\n%s", stage, path, "\n".join(tail))
+                raise subprocess.CalledProcessError(1, cmd)
+            log.info("stage %s: %s done", stage, path.stem)
+
+
+def job_log(sweep_dir: Path, stage: str, group: str | None) -> Path:
+    """``<sweep_dir>/logs/<stage>_seeds_<group>.log`` (commas as dashes), its folder made."""
+    path = sweep_dir / "logs" / f"{stage}_seeds_{str(group).replace(',', '-')}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def seed_groups(sweep: str, overrides: list[str], jobs: int) -> list[str | None]:

@@ -92,12 +92,16 @@ def run_stages(sweep: str, overrides: list[str], sweep_dir: Path, jobs: int = 1)
         for cmd, path in zip(commands, logs):
             with path.open("w") as out:
                 running.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
+        failed = []
         for cmd, path, proc in zip(commands, logs, running):
-            if proc.wait() != 0:
-                tail = path.read_text(errors="replace").splitlines()[-20:]
-                log.error("stage %s failed, the end of %s:\n%s", stage, path, "\n".join(tail))
-                raise subprocess.CalledProcessError(1, cmd)
-            log.info("stage %s: %s done", stage, path.stem)
+            if proc.wait() == 0:
+                log.info("stage %s: %s done", stage, path.stem)
+                continue
+            tail = path.read_text(errors="replace").splitlines()[-20:]
+            log.error("stage %s failed, the end of %s:\n%s", stage, path, "\n".join(tail))
+            failed.append(cmd)
+        if failed:
+            raise subprocess.CalledProcessError(1, failed[0])
 
 
 def job_log(sweep_dir: Path, stage: str, group: str | None) -> Path:

@@ -157,7 +157,7 @@ class CompletionSystem(L.LightningModule):
                     "bf16 units; trainer.precision=32-true turns it off)",
                     self.method,
                     self.trainer.precision,
-                    ", the 3DCN in fp32" if self.cn3d is not None else "",
+                    ", the 3DCN's first layer in fp32" if self.cn3d is not None else "",
                 )
         for net, dims, fmt in (
             (self.combcn, 2, torch.channels_last),
@@ -254,7 +254,7 @@ class CompletionSystem(L.LightningModule):
         guide = None
         if self.cn3d is not None:
             masked_low, mask_low = self.downsample(masked, mask)
-            with speed.fp32_3d_on_cpu(masked.device):
+            with speed.thin_conv3d_in_fp32(self.cn3d, masked.device):
                 low = self.cn3d(masked_low.float(), mask_low.float())
             out["cn3d"], out["mask_low"] = low, mask_low
             b, t = low.shape[:2]

@@ -3,8 +3,9 @@ memory format measured faster with it (``experiments/benchmarks.md``, "CPU fast 
 
 ``precision: auto`` (the internal fits; ``${cpu_precision:}`` in ``conf/trainer/cpu.yaml``)
 resolves on a CPU whose oneDNN runs bf16 natively (AVX512-BF16 or AMX, torch's own check) to
-``bf16-mixed``, elsewhere to ``32-true``; 3D networks stay fp32 on the CPU
-(:func:`fp32_3d_on_cpu`); ``channels_last: auto`` to channels-last 2D networks
+``bf16-mixed``, elsewhere to ``32-true``; the AAAI'19 3DCN runs bf16 but for its thin first
+layer (:func:`thin_conv3d_in_fp32`), DIP-Vid-3DCN in fp32; ``channels_last: auto`` to
+channels-last 2D networks
 on the CPU. On GPUs both stay what they were (32-true for the fits, the GPU trainers' explicit
 ``bf16-mixed``, contiguous unless ``model.channels_last=true``).
 
@@ -19,9 +20,11 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+from collections.abc import Iterator
 
 import torch
 from lightning.fabric.accelerators.cuda import num_cuda_devices
+from torch import Tensor, nn
 
 AUTO = "auto"
 FP32 = "32-true"
@@ -43,20 +46,53 @@ def cpu_precision() -> str:
 
 def resolve_precision(precision: str, device: torch.device, dims: int = 2) -> str:
     """``auto`` -> :func:`cpu_precision` for a 2D network on the CPU, ``32-true`` for a 3D
-    one (:func:`fp32_3d_on_cpu`) and on GPUs; others unchanged. ``dims``: 2 or 3."""
+    one (DIP-Vid-3DCN: its thin 3D convolutions, :data:`THIN_CONV3D_CHANNELS`, are not
+    checked in bf16) and on GPUs; others unchanged. ``dims``: 2 or 3."""
     if precision != AUTO:
         return precision
     return cpu_precision() if device.type == "cpu" and dims == 2 else FP32
 
 
-def fp32_3d_on_cpu(device: torch.device) -> contextlib.AbstractContextManager:
-    """Turns CPU bf16 autocast off around a 3D network: oneDNN's bf16 Conv3d weight gradient
-    (torch 2.14.1, AVX512-BF16 without AMX) is wrong at small sizes: non-finite or 1e35 times
-    too large for a 4->16 5x5x5 convolution on 2x4x16x16 (the quickstart's 3DCN), correct at
-    1x32x64x64. A no-op on GPUs and without CPU autocast."""
-    if device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-        return torch.autocast("cpu", enabled=False)
-    return contextlib.nullcontext()
+# oneDNN's bf16 Conv3d weight gradient is wrong for thin inputs (torch 2.14.1, AVX512-BF16
+# without AMX): the 3DCN's first layer, 4 -> 16 channels 5x5x5 on 2x4x16x16, gave non-finite
+# or 1e21 times too large gradients in 30 of 30 trials; its other layers (16 to 256 input
+# channels, the transposed ones too) agree with fp32 to 0.5% (experiments/benchmarks.md).
+THIN_CONV3D_CHANNELS = 16
+
+
+@contextlib.contextmanager
+def thin_conv3d_in_fp32(net: nn.Module, device: torch.device) -> Iterator[None]:
+    """Under CPU bf16 autocast, runs the 3D convolutions of ``net`` with fewer than
+    ``THIN_CONV3D_CHANNELS`` input channels in fp32 (autocast off around each, input cast to
+    fp32) and the rest in bf16. The autocast state is restored on leaving, error or not. A
+    no-op on GPUs and without CPU autocast."""
+    if device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        yield
+        return
+    thin = [
+        m
+        for m in net.modules()
+        if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)) and m.in_channels < THIN_CONV3D_CHANNELS
+    ]
+
+    def autocast_off(module: nn.Module, args: tuple) -> tuple:
+        torch.set_autocast_enabled("cpu", False)
+        return tuple(a.float() if torch.is_tensor(a) else a for a in args)
+
+    def autocast_on(module: nn.Module, args: tuple, output: Tensor) -> None:
+        torch.set_autocast_enabled("cpu", True)
+
+    handles = [
+        h
+        for m in thin
+        for h in (m.register_forward_pre_hook(autocast_off), m.register_forward_hook(autocast_on))
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        torch.set_autocast_enabled("cpu", True)
 
 
 def resolve_channels_last(channels_last: bool | str, device: torch.device, dims: int) -> bool:

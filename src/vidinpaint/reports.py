@@ -81,8 +81,7 @@ def run_stages(sweep: str, overrides: list[str], sweep_dir: Path, jobs: int = 1)
         for cmd in commands:
             log.info("stage %s: %s", stage, " ".join(cmd))
         if len(commands) == 1:
-            if subprocess.Popen(commands[0], env=env).wait() != 0:
-                raise subprocess.CalledProcessError(1, commands[0])
+            subprocess.run(commands[0], env=env, check=True)
             continue
         logs = [job_log(sweep_dir, stage, group) for group in groups]
         log.info(
